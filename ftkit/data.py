@@ -1,0 +1,154 @@
+"""Dataset registry: built-in names or the user's own file -> a ``datasets.DatasetDict``.
+
+Every dataset gets fixed train/validation/test splits (80/10/10, stratified by label, split seed 0) that do
+not depend on the training seed, so every notebook and every seed sees the same test set. A profile then
+caps the split sizes with a stratified, equally fixed sample.
+
+A path to a CSV, TSV, JSON or JSONL file works wherever a name does: columns ``text`` and ``label`` for
+classification, ``prompt`` and ``response`` for instruction data, ``text`` alone for language modelling.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from . import cache, sources
+from .errors import FtkitError, one_of
+
+datasets.disable_progress_bars()  # one bar per map() call buries the training progress in notebooks
+
+BUILTIN = tuple(sources.SOURCES)
+SPLIT_SEED = 0
+FILE_TYPES = (".csv", ".tsv", ".json", ".jsonl")
+COLUMNS = {"classification": ("text", "label"), "instruction": ("prompt", "response"), "text": ("text",)}
+
+
+def describe(name: str) -> str:
+    """Source, licence and counts of a built-in dataset."""
+    if name not in sources.SOURCES:
+        raise one_of("dataset", name, BUILTIN)
+    return sources.SOURCES[name].about
+
+
+def load_dataset(name: str, *, max_train: int | None = None, max_eval: int | None = None,
+                 profile=None) -> datasets.DatasetDict:
+    """Splits ``train``/``validation``/``test`` of a built-in dataset or a file; caps from the profile."""
+    if not isinstance(name, str) or not name.strip():
+        raise FtkitError(f"parameter 'dataset' must be a dataset name or a file path, got {name!r}")
+    if name in sources.SOURCES:
+        src = sources.SOURCES[name]
+        df = cache.frame(name, src.read) if name == "wikipedia" else src.read()
+        if name == "qa":
+            df = df.drop_duplicates(["prompt", "response"]).reset_index(drop=True)
+        task, labels = src.task, src.labels
+    elif Path(name).suffix.lower() in FILE_TYPES or Path(name).exists():
+        df, task, labels = read_file(name)
+    else:
+        raise one_of("dataset", name, BUILTIN).__class__(
+            f"unknown dataset {name!r}: choose one of {', '.join(BUILTIN)}, or give a path to a "
+            f"{'/'.join(t[1:] for t in FILE_TYPES)} file")
+    if profile is not None:
+        max_train = max_train or profile.max_train
+        max_eval = max_eval or profile.max_eval
+    parts = split(df, stratify=task == "classification", group="title" if task == "text" else None)
+    return _to_dataset_dict(parts, labels, max_train, max_eval)
+
+
+def read_file(path: str):
+    """(DataFrame, task, labels) from the user's own file, with one-line errors for what is wrong."""
+    p = Path(path)
+    if not p.is_file():
+        raise FtkitError(f"data file {path!r} does not exist: check the path (relative paths start at {Path.cwd()})")
+    if p.stat().st_size == 0:
+        raise FtkitError(f"data file {path!r} is empty: it needs a header and at least one row")
+    try:
+        if p.suffix.lower() in (".jsonl", ".json"):
+            df = _read_json(p)
+        else:
+            df = pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",", encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise FtkitError(f"data file {path!r} is not UTF-8 (byte {e.start}): re-save it as UTF-8") from None
+    except pd.errors.ParserError as e:
+        raise FtkitError(f"data file {path!r} is malformed: {str(e).strip()}") from None
+    if df.empty:
+        raise FtkitError(f"data file {path!r} has no rows: it needs at least one example")
+    for task, cols in COLUMNS.items():
+        if all(c in df.columns for c in cols):
+            break
+    else:
+        raise FtkitError(f"data file {path!r} lacks a 'text' column (with 'label' for classification) or "
+                         f"'prompt'/'response' columns; it has {', '.join(map(str, df.columns))}")
+    df = df.dropna(subset=list(cols)).reset_index(drop=True)
+    labels = ()
+    if task == "classification":
+        labels = tuple(sorted(df.label.unique(), key=str))
+        if all(isinstance(v, int) or str(v).lstrip("-").isdigit() for v in labels):
+            labels = tuple(str(v) for v in sorted(int(v) for v in labels))
+            if labels != tuple(str(i) for i in range(len(labels))):
+                raise FtkitError(f"data file {path!r}: integer labels must be 0..{len(labels) - 1}, got "
+                                 f"{', '.join(labels)}; renumber them or use label names")
+            df["label"] = df.label.astype(int)
+        else:
+            labels = tuple(str(v) for v in labels)
+            df["label"] = df.label.astype(str).map({v: i for i, v in enumerate(labels)})
+    return df, task, labels
+
+
+def _read_json(p: Path) -> pd.DataFrame:
+    text = p.read_text(encoding="utf-8")
+    if p.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        return pd.DataFrame(json.loads(text))
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise pd.errors.ParserError(f"line {n} is not valid JSON ({e.msg})") from None
+    return pd.DataFrame(rows)
+
+
+def split(df: pd.DataFrame, stratify: bool, group: str | None = None, test: float = 0.1,
+          validation: float = 0.1) -> dict:
+    """Fixed 80/10/10 splits, independent of the training seed: stratified by ``label`` when asked, or
+    keeping each value of the ``group`` column (e.g. one article's paragraphs) inside one split."""
+    if len(df) < 10:
+        raise FtkitError(f"{len(df)} examples are too few to split into train/validation/test: give at least 10")
+    if group is not None and group in df:
+        keys = df[group].drop_duplicates().sample(frac=1.0, random_state=SPLIT_SEED).tolist()
+        n_test, n_val = max(1, round(len(keys) * test)), max(1, round(len(keys) * validation))
+        where = {k: "test" if i < n_test else "validation" if i < n_test + n_val else "train"
+                 for i, k in enumerate(keys)}
+        return {name: df[df[group].map(where) == name] for name in ("train", "validation", "test")}
+    strat = df.label if stratify and df.label.value_counts().min() >= 2 else None
+    rest, test_df = train_test_split(df, test_size=test, random_state=SPLIT_SEED, stratify=strat)
+    strat = rest.label if strat is not None else None
+    train_df, val_df = train_test_split(rest, test_size=validation / (1 - test), random_state=SPLIT_SEED,
+                                        stratify=strat)
+    return {"train": train_df, "validation": val_df, "test": test_df}
+
+
+def _cap(df: pd.DataFrame, n: int | None) -> pd.DataFrame:
+    if n is None or n >= len(df):
+        return df
+    strat = df.label if "label" in df and df.label.value_counts().min() >= 2 else None
+    try:
+        df, _ = train_test_split(df, train_size=n, random_state=SPLIT_SEED, stratify=strat)
+    except ValueError:  # too few per class for a stratified sample of this size
+        df = df.sample(n=n, random_state=SPLIT_SEED)
+    return df
+
+
+def _to_dataset_dict(parts: dict, labels, max_train, max_eval) -> datasets.DatasetDict:
+    out = {}
+    for name, df in parts.items():
+        df = _cap(df, max_train if name == "train" else max_eval).reset_index(drop=True)
+        features = datasets.Features.from_arrow_schema(datasets.Dataset.from_pandas(df.head(1)).data.schema)
+        if labels:
+            features["label"] = datasets.ClassLabel(names=list(labels))
+        out[name] = datasets.Dataset.from_pandas(df, features=features, preserve_index=False)
+    return datasets.DatasetDict(out)

@@ -1,0 +1,100 @@
+"""One notebook run: checked parameters, profile, seed, device, timers, and ``results.json`` at the end.
+
+    exp = ftkit.Experiment("00_quickstart", profile=profile, model=model, dataset=dataset, seed=seed,
+                           output_dir=output_dir, lr=lr)
+    with exp.timer("train"):
+        ...
+    exp.finish(metrics={"f1": 0.93}, key_metric="f1", model=peft_model)
+
+Everything a user can get wrong is checked in the constructor, before any training starts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import data, models, params, profiles, runtime
+from .errors import FtkitError, install_notebook_handler
+
+RESULTS = "results.json"
+
+
+def runs_root() -> Path:
+    """``FTKIT_RUNS`` if set, else ``runs/`` in the source checkout ftkit was installed from, else ./runs."""
+    if os.environ.get("FTKIT_RUNS"):
+        return Path(os.environ["FTKIT_RUNS"])
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout / "runs" if (checkout / "pyproject.toml").exists() else Path.cwd() / "runs"
+
+
+class Experiment:
+    def __init__(self, notebook: str, *, profile="auto", model=None, dataset=None, seed=0,
+                 output_dir=None, **hyper):
+        install_notebook_handler()
+        self.t0 = time.perf_counter()
+        self.notebook = notebook
+        self.profile = profiles.get_profile(profile)
+        self.seed = params.check("seed", seed)
+        self.params = params.check_all(hyper)
+        self.model_requested = model
+        self.model = models.resolve_name(model, self.profile) if model is not None else None
+        if dataset is not None and dataset not in data.BUILTIN:
+            data.load_dataset(dataset, max_train=1, max_eval=1)  # checks the file now, not mid-run
+        self.dataset = dataset
+        self.output_dir = self._output_dir(output_dir)
+        self.device = runtime.get_device(self.profile)
+        self.timings: dict[str, float] = {}
+        runtime.seed_everything(self.seed)
+        print(f"{notebook}: profile={self.profile.name} model={self.model} dataset={dataset} seed={self.seed} "
+              f"device={runtime.device_name(self.device)} -> {self.output_dir}")
+
+    def _output_dir(self, output_dir) -> Path:
+        if output_dir in (None, ""):
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            return runs_root() / "interactive" / f"{self.notebook}-{stamp}-{os.getpid()}"
+        if not isinstance(output_dir, (str, os.PathLike)):
+            raise FtkitError(f"parameter 'output_dir' must be a folder path, got {output_dir!r}")
+        path = Path(output_dir)
+        if (path / RESULTS).exists():
+            raise FtkitError(f"output_dir {str(path)!r} already holds a finished run ({RESULTS}): "
+                             "give a new output_dir or delete that folder")
+        return path
+
+    def load_dataset(self, **caps):
+        """The experiment's dataset with the profile's size caps (override with max_train=, max_eval=)."""
+        return data.load_dataset(self.dataset, profile=self.profile, **caps)
+
+    @contextmanager
+    def timer(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+    def finish(self, metrics: dict, key_metric: str, model=None, **extra) -> dict:
+        """Write ``results.json`` to the output folder and return what was written."""
+        if key_metric not in metrics:
+            raise FtkitError(f"key_metric {key_metric!r} is not among the metrics ({', '.join(metrics)})")
+        trainable, total = models.count_params(model) if model is not None else (None, None)
+        result = {
+            "notebook": self.notebook, "profile": self.profile.name, "model": self.model,
+            "model_requested": self.model_requested, "dataset": self.dataset, "seed": self.seed,
+            "params": self.params, "metrics": metrics, "key_metric": key_metric,
+            "trainable_params": trainable, "total_params": total,
+            "train_seconds": round(self.timings.get("train", 0.0), 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "wall_seconds": round(time.perf_counter() - self.t0, 3),
+            "peak_memory_mb": round(runtime.peak_memory_mb(self.device), 1),
+            "device": runtime.device_name(self.device), "versions": runtime.versions(),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra,
+        }
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.output_dir / (RESULTS + ".tmp")
+        tmp.write_text(json.dumps(result, indent=2, default=float))
+        os.replace(tmp, self.output_dir / RESULTS)
+        return result

