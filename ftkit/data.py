@@ -152,3 +152,14 @@ def _to_dataset_dict(parts: dict, labels, max_train, max_eval) -> datasets.Datas
             features["label"] = datasets.ClassLabel(names=list(labels))
         out[name] = datasets.Dataset.from_pandas(df, features=features, preserve_index=False)
     return datasets.DatasetDict(out)
+
+
+def catalogue() -> pd.DataFrame:
+    """One row per built-in dataset: task, classes and split sizes (uncapped)."""
+    rows = []
+    for name in BUILTIN:
+        ds = load_dataset(name)
+        labels = sources.SOURCES[name].labels
+        rows.append({"dataset": name, "task": sources.SOURCES[name].task, "classes": len(labels) or "-",
+                     **{split: len(part) for split, part in ds.items()}})
+    return pd.DataFrame(rows).set_index("dataset")

@@ -64,6 +64,10 @@ class Experiment:
                              "give a new output_dir or delete that folder")
         return path
 
+    def resolve_model(self, name: str) -> str:
+        """What this profile loads for a model name (smoke swaps real models for tiny ones)."""
+        return models.resolve_name(name, self.profile)
+
     def load_dataset(self, **caps):
         """The experiment's dataset with the profile's size caps (override with max_train=, max_eval=)."""
         return data.load_dataset(self.dataset, profile=self.profile, **caps)

@@ -137,11 +137,31 @@ def load_causal_lm(name: str, **kwargs):
     return _from_pretrained(AutoModelForCausalLM, name, use_safetensors=True, **kwargs), tok
 
 
+CAUSAL = ("smollm2-135m-instruct", "tiny-llama")
+
+
+def catalogue():
+    """One row per built-in model: kind, parameters and load time (each loaded once, here and now)."""
+    import time
+
+    import pandas as pd
+
+    rows = []
+    for name in BUILTIN:
+        start = time.perf_counter()
+        model, tok = load_causal_lm(name) if name in CAUSAL else load_classifier(name, num_labels=2)
+        seconds = time.perf_counter() - start
+        rows.append({"model": name, "kind": "causal LM" if name in CAUSAL else "encoder",
+                     "params": count_params(model)[1], "vocab": len(tok), "layers": model.config.num_hidden_layers,
+                     "hidden": model.config.hidden_size, "load_seconds": round(seconds, 2)})
+    return pd.DataFrame(rows).set_index("model")
+
+
 def count_params(model) -> tuple[int, int]:
     """(trainable, total) parameter counts; ``parameters()`` yields tied weights once."""
     params = list(model.parameters())
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
-__all__ = ["BUILTIN", "REAL", "TINY", "SMOKE_STANDIN", "resolve_name", "model_path", "load_tokenizer",
+__all__ = ["BUILTIN", "REAL", "TINY", "CAUSAL", "catalogue", "SMOKE_STANDIN", "resolve_name", "model_path", "load_tokenizer",
            "load_classifier", "load_causal_lm", "count_params"]

@@ -15,8 +15,9 @@ def get_device(profile) -> torch.device:
     return torch.device(profile.device)
 
 
-def bf16_supported(device: torch.device) -> bool:
+def bf16_supported(device) -> bool:
     """bf16 pays off on CUDA and on CPUs with bf16 matrix units (AMX or AVX512-BF16)."""
+    device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     try:
@@ -26,8 +27,9 @@ def bf16_supported(device: torch.device) -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def autocast(device: torch.device, enabled: bool = True):
+def autocast(device, enabled: bool = True):
     """bf16 autocast on the device when it helps (weights and optimizer state stay fp32)."""
+    device = torch.device(device)
     if enabled and bf16_supported(device):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -1,0 +1,103 @@
+"""The notebook harness shared by `make run`, the tests and the CI runners.
+
+Each notebook runs in a fresh kernel through papermill, with its ``parameters`` cell overridden
+(profile, output_dir, and anything else given), from the ``notebooks/`` folder as its working directory,
+exactly as a reader would run it in JupyterLab. It ends by writing ``<output_dir>/results.json``; the
+summary table and the expectation checks are built from those files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+EXPECTATIONS = ROOT / "tests" / "expectations.toml"
+SUMMARY_COLUMNS = ("notebook", "model", "dataset", "key_metric", "value", "trainable_params", "seconds")
+
+
+def notebooks(only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks, in order; ``only`` keeps those whose name starts with one of its items."""
+    found = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    return [nb for nb in found if not only or any(nb.name.startswith(o) for o in only)]
+
+
+@contextmanager
+def _env(**changes):
+    # The kernel inherits our environment; FTKIT_PROFILE would override the profile we pass.
+    old = {k: os.environ.get(k) for k in changes}
+    for k, v in changes.items():
+        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def execute(nb: Path, run_dir: Path, profile: str, **parameters) -> dict:
+    """Run one notebook into ``run_dir`` and return its results.json (papermill raises on a failed cell)."""
+    import papermill as pm
+
+    out_dir = run_dir / nb.stem
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with _env(FTKIT_PROFILE=None, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false"):
+        pm.execute_notebook(str(nb), str(run_dir / nb.name), cwd=str(NOTEBOOKS), kernel_name="python3",
+                            parameters={"profile": profile, "output_dir": str(out_dir.resolve()), **parameters},
+                            progress_bar=False)
+    return json.loads((out_dir / "results.json").read_text())
+
+
+def summary_rows(results: list[dict]) -> list[dict]:
+    rows = []
+    for r in results:
+        key = r["key_metric"]
+        rows.append({"notebook": r["notebook"], "model": r["model"], "dataset": r["dataset"], "key_metric": key,
+                     "value": round(float(r["metrics"][key]), 4), "trainable_params": r["trainable_params"],
+                     "seconds": round(r["wall_seconds"], 1)})
+    return rows
+
+
+def write_summary(rows: list[dict], run_dir: Path) -> str:
+    """``summary.csv`` and ``summary.md`` in ``run_dir``; returns the markdown table."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    df.to_csv(run_dir / "summary.csv", index=False)
+    table = df.to_markdown(index=False)
+    (run_dir / "summary.md").write_text(table + "\n")
+    return table
+
+
+def expectations(notebook: str, profile: str) -> dict:
+    """The checks of tests/expectations.toml for one notebook and profile ({} if none)."""
+    table = tomllib.loads(EXPECTATIONS.read_text())
+    return table.get(notebook, {}).get(profile, {})
+
+
+def lookup(result: dict, dotted: str):
+    value = result
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def check(result: dict, checks: dict) -> list[str]:
+    """Failures of ``checks`` ({"metrics.f1": {"min": 0.9}, "trainable_params": {"eq": 74498}}) on a result."""
+    failures = []
+    for key, rule in checks.items():
+        try:
+            value = lookup(result, key)
+        except (KeyError, TypeError):
+            failures.append(f"{key}: missing from results.json")
+            continue
+        if "eq" in rule and value != rule["eq"]:
+            failures.append(f"{key} = {value!r}, expected exactly {rule['eq']!r}")
+        if "min" in rule and not value >= rule["min"]:
+            failures.append(f"{key} = {value!r}, expected >= {rule['min']}")
+        if "max" in rule and not value <= rule["max"]:
+            failures.append(f"{key} = {value!r}, expected <= {rule['max']}")
+    return failures

@@ -1,0 +1,88 @@
+"""Execute the notebooks with papermill and write the summary: what `make run` and the CI runners call.
+
+    python ci/run_notebooks.py                      # every notebook, profile auto (gpu if CUDA, else cpu)
+    python ci/run_notebooks.py --profile smoke      # seconds per notebook, tiny models
+    python ci/run_notebooks.py --only 00 --check    # one notebook, then check tests/expectations.toml
+    python ci/run_notebooks.py -p seed 1 -p lr 2e-4 # any notebook parameter
+
+Writes runs/<time>-<profile>/ (executed notebooks, each notebook's results.json, summary.md and
+summary.csv) and points runs/latest at it. Exits non-zero if a notebook fails or a check does not hold.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ci import harness  # noqa: E402
+
+
+def parse_value(text: str):
+    """Like papermill's -p: numbers and booleans become Python values, the rest stays a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="auto", help="smoke, cpu, gpu or auto (default)")
+    ap.add_argument("--only", action="append", help="notebook name prefix, e.g. 00 (repeatable)")
+    ap.add_argument("--out", default=str(harness.ROOT / "runs"), help="folder for runs (default runs/)")
+    ap.add_argument("--check", action="store_true", help="check tests/expectations.toml for the profile")
+    ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="a notebook parameter")
+    args = ap.parse_args(argv)
+
+    from ftkit.errors import FtkitError
+    from ftkit.profiles import get_profile
+    try:
+        profile = get_profile(args.profile).name
+    except FtkitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    nbs = harness.notebooks(args.only)
+    if not nbs:
+        print(f"error: no notebook matches {args.only}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    run_dir = out / f"{datetime.now():%Y%m%d-%H%M%S}-{profile}"
+    params = {name: parse_value(value) for name, value in args.p}
+
+    results, failed = [], []
+    for nb in nbs:
+        start = time.perf_counter()
+        print(f"[{nb.stem}] profile={profile} ...", flush=True)
+        try:
+            result = harness.execute(nb, run_dir, profile, **params)
+        except Exception as e:  # papermill's error already names the cell; keep going with the rest
+            failed.append(f"{nb.stem}: {type(e).__name__}: {str(e).strip().splitlines()[-1]}")
+            print(f"[{nb.stem}] FAILED after {time.perf_counter() - start:.0f} s", flush=True)
+            continue
+        results.append(result)
+        problems = harness.check(result, harness.expectations(nb.stem, profile)) if args.check else []
+        failed += [f"{nb.stem}: {p}" for p in problems]
+        print(f"[{nb.stem}] done in {time.perf_counter() - start:.0f} s"
+              + (f", {len(problems)} check(s) failed" if problems else ""), flush=True)
+
+    if results:
+        print(harness.write_summary(harness.summary_rows(results), run_dir))
+        latest = out / "latest"
+        if latest.is_symlink() or not latest.exists():
+            tmp = out / f".latest-{os.getpid()}"
+            tmp.symlink_to(run_dir.name)
+            os.replace(tmp, latest)
+        print(f"\nwritten to {run_dir} (runs/latest points there)")
+    for line in failed:
+        print(f"FAILED {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
