@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 PROFILE ?= auto
 PORT ?= 8888
+VENV_FLAGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
@@ -15,7 +16,7 @@ export TOKENIZERS_PARALLELISM ?= false
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt requirements/data.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	@if [ -n "$(TORCH)" ]; then $(PY) -m pip install -q "$(TORCH)"; fi
 	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[dev]"
 	$(PY) -m pip install -q --no-deps -r requirements/data.txt

@@ -48,9 +48,8 @@ def load_dataset(name: str, *, max_train: int | None = None, max_eval: int | Non
     elif Path(name).suffix.lower() in FILE_TYPES or Path(name).exists():
         df, task, labels = read_file(name)
     else:
-        raise one_of("dataset", name, BUILTIN).__class__(
-            f"unknown dataset {name!r}: choose one of {', '.join(BUILTIN)}, or give a path to a "
-            f"{'/'.join(t[1:] for t in FILE_TYPES)} file")
+        raise FtkitError(f"unknown dataset {name!r}: choose one of {', '.join(sorted(BUILTIN))}, or give "
+                         f"the path of a {'/'.join(t[1:] for t in FILE_TYPES)} file")
     if profile is not None:
         max_train = max_train or profile.max_train
         max_eval = max_eval or profile.max_eval

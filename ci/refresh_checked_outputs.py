@@ -1,0 +1,45 @@
+"""Store fresh outputs in the notebook cells that nbval compares (those marked ``# NBVAL_CHECK_OUTPUT``).
+
+    python ci/refresh_checked_outputs.py notebooks/00_quickstart.ipynb
+
+Runs the notebook as a reader would (no injected parameters) on the smoke profile, which is what the
+nbval test uses, then copies the outputs of the marked cells into the source notebook and clears every
+other cell's outputs and execution counts, so git diffs show only outputs that a test checks.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+
+MARK = "NBVAL_CHECK_OUTPUT"
+
+
+def refresh(path: Path) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.update(FTKIT_PROFILE="smoke", FTKIT_RUNS=tmp, HF_HUB_OFFLINE="1")
+        executed = pm.execute_notebook(str(path), str(Path(tmp) / path.name), cwd=str(path.parent),
+                                       kernel_name="python3", progress_bar=False)
+    outputs = {c.id: c.outputs for c in executed.cells if c.cell_type == "code" and MARK in c.source}
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.execution_count = None
+            cell.outputs = outputs.get(cell.id, [])
+            for out in cell.outputs:
+                if "execution_count" in out:
+                    out["execution_count"] = None
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("papermill", None)
+    nbformat.write(nb, path)
+    return len(outputs)
+
+
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        print(f"{arg}: {refresh(Path(arg))} checked cell(s) stored")

