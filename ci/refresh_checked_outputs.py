@@ -4,7 +4,7 @@
 
 Runs the notebook as a reader would (no injected parameters) on the smoke profile, which is what the
 nbval test uses, then copies the outputs of the marked cells into the source notebook and clears every
-other cell's outputs and execution counts, so git diffs show only outputs that a test checks.
+other cell's outputs and execution counts (checked cells are numbered 1, 2, ...), so git diffs show only outputs that a test checks.
 """
 from __future__ import annotations
 
@@ -26,13 +26,15 @@ def refresh(path: Path) -> int:
                                        kernel_name="python3", progress_bar=False)
     outputs = {c.id: c.outputs for c in executed.cells if c.cell_type == "code" and MARK in c.source}
     nb = nbformat.read(path, as_version=4)
+    count = 0
     for cell in nb.cells:
         if cell.cell_type == "code":
-            cell.execution_count = None
             cell.outputs = outputs.get(cell.id, [])
+            count += bool(cell.outputs)  # nbval skips a checked cell that has no execution count
+            cell.execution_count = count if cell.outputs else None
             for out in cell.outputs:
                 if "execution_count" in out:
-                    out["execution_count"] = None
+                    out["execution_count"] = cell.execution_count
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
     nb.metadata.pop("papermill", None)

@@ -11,23 +11,11 @@ class FtkitError(ValueError):
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))  # always one line
 
+    def _render_traceback_(self):
+        # IPython/Jupyter hook: show "FtkitError: message" instead of the traceback
+        return [f"{type(self).__name__}: {self}"]
+
 
 def one_of(kind: str, name, valid) -> FtkitError:
     """Error for an unknown name, listing the valid ones."""
     return FtkitError(f"unknown {kind} {name!r}: choose one of {', '.join(sorted(valid))}")
-
-
-def _short_traceback(shell, etype, value, tb, tb_offset=None):
-    # IPython custom exception handler: show "FtkitError: message" and nothing else.
-    return [f"{etype.__name__}: {value}"]
-
-
-def install_notebook_handler() -> None:
-    """Inside IPython/Jupyter, print FtkitError as one line instead of a traceback."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is not None:
-        shell.set_custom_exc((FtkitError,), _short_traceback)

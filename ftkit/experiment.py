@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import data, models, params, profiles, runtime
-from .errors import FtkitError, install_notebook_handler
+from .errors import FtkitError
 
 RESULTS = "results.json"
 
@@ -34,7 +34,6 @@ def runs_root() -> Path:
 class Experiment:
     def __init__(self, notebook: str, *, profile="auto", model=None, dataset=None, seed=0,
                  output_dir=None, **hyper):
-        install_notebook_handler()
         self.t0 = time.perf_counter()
         self.notebook = notebook
         self.profile = profiles.get_profile(profile)

