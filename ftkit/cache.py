@@ -35,7 +35,8 @@ def smollm2_dir(package: Path) -> Path:
             tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
             try:
                 _convert_gguf(package, GGUF_FILE, tmp)
-                tmp.chmod(0o755)  # mkdtemp makes it private; the cache is shared like any model folder
+                for f in [tmp, *tmp.iterdir()]:  # mkdtemp and save_pretrained make them private
+                    f.chmod(0o755 if f.is_dir() else 0o644)
                 if target.exists():
                     shutil.rmtree(target)
                 os.replace(tmp, target)

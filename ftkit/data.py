@@ -23,6 +23,7 @@ datasets.disable_progress_bars()  # one bar per map() call buries the training p
 
 BUILTIN = tuple(sources.SOURCES)
 SPLIT_SEED = 0
+MIN_EXAMPLES = 10
 FILE_TYPES = (".csv", ".tsv", ".json", ".jsonl")
 COLUMNS = {"classification": ("text", "label"), "instruction": ("prompt", "response"), "text": ("text",)}
 
@@ -71,10 +72,12 @@ def read_file(path: str):
             df = pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",", encoding="utf-8")
     except UnicodeDecodeError as e:
         raise FtkitError(f"data file {path!r} is not UTF-8 (byte {e.start}): re-save it as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        df = pd.DataFrame()
     except pd.errors.ParserError as e:
         raise FtkitError(f"data file {path!r} is malformed: {str(e).strip()}") from None
     if df.empty:
-        raise FtkitError(f"data file {path!r} has no rows: it needs at least one example")
+        raise FtkitError(f"data file {path!r} has no rows: it needs a header and at least one example")
     for task, cols in COLUMNS.items():
         if all(c in df.columns for c in cols):
             break
@@ -82,8 +85,13 @@ def read_file(path: str):
         raise FtkitError(f"data file {path!r} lacks a 'text' column (with 'label' for classification) or "
                          f"'prompt'/'response' columns; it has {', '.join(map(str, df.columns))}")
     df = df.dropna(subset=list(cols)).reset_index(drop=True)
+    if len(df) < MIN_EXAMPLES:
+        raise FtkitError(f"data file {path!r} has {len(df)} complete examples, too few to split into "
+                         f"train/validation/test: give at least {MIN_EXAMPLES}")
     labels = ()
     if task == "classification":
+        if df.label.dtype.kind == "f" and (df.label % 1 == 0).all():  # ints read as floats beside a blank
+            df["label"] = df.label.astype(int)
         labels = tuple(sorted(df.label.unique(), key=str))
         if all(isinstance(v, int) or str(v).lstrip("-").isdigit() for v in labels):
             labels = tuple(str(v) for v in sorted(int(v) for v in labels))
@@ -100,7 +108,10 @@ def read_file(path: str):
 def _read_json(p: Path) -> pd.DataFrame:
     text = p.read_text(encoding="utf-8")
     if p.suffix.lower() == ".json" and text.lstrip().startswith("["):
-        return pd.DataFrame(json.loads(text))
+        try:
+            return pd.DataFrame(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise pd.errors.ParserError(f"line {e.lineno} is not valid JSON ({e.msg})") from None
     rows = []
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
@@ -115,14 +126,22 @@ def split(df: pd.DataFrame, stratify: bool, group: str | None = None, test: floa
           validation: float = 0.1) -> dict:
     """Fixed 80/10/10 splits, independent of the training seed: stratified by ``label`` when asked, or
     keeping each value of the ``group`` column (e.g. one article's paragraphs) inside one split."""
-    if len(df) < 10:
-        raise FtkitError(f"{len(df)} examples are too few to split into train/validation/test: give at least 10")
+    if len(df) < MIN_EXAMPLES:
+        raise FtkitError(f"{len(df)} examples are too few to split into train/validation/test: "
+                         f"give at least {MIN_EXAMPLES}")
     if group is not None and group in df:
         keys = df[group].drop_duplicates().sample(frac=1.0, random_state=SPLIT_SEED).tolist()
         n_test, n_val = max(1, round(len(keys) * test)), max(1, round(len(keys) * validation))
         where = {k: "test" if i < n_test else "validation" if i < n_test + n_val else "train"
                  for i, k in enumerate(keys)}
         return {name: df[df[group].map(where) == name] for name in ("train", "validation", "test")}
+    try:
+        return _split(df, stratify, test, validation)
+    except ValueError:  # too few examples per class for a stratified split of this size
+        return _split(df, False, test, validation)
+
+
+def _split(df, stratify, test, validation) -> dict:
     strat = df.label if stratify and df.label.value_counts().min() >= 2 else None
     rest, test_df = train_test_split(df, test_size=test, random_state=SPLIT_SEED, stratify=strat)
     strat = rest.label if strat is not None else None

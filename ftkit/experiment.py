@@ -53,14 +53,12 @@ class Experiment:
 
     def _output_dir(self, output_dir) -> Path:
         if output_dir in (None, ""):
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
             return runs_root() / "interactive" / f"{self.notebook}-{stamp}-{os.getpid()}"
         if not isinstance(output_dir, (str, os.PathLike)):
             raise FtkitError(f"parameter 'output_dir' must be a folder path, got {output_dir!r}")
         path = Path(output_dir)
-        if (path / RESULTS).exists():
-            raise FtkitError(f"output_dir {str(path)!r} already holds a finished run ({RESULTS}): "
-                             "give a new output_dir or delete that folder")
+        _refuse_finished(path)
         return path
 
     def resolve_model(self, name: str) -> str:
@@ -97,7 +95,19 @@ class Experiment:
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra,
         }
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.output_dir / (RESULTS + ".tmp")
+        _refuse_finished(self.output_dir)  # another run may have finished there since we started
+        tmp = self.output_dir / f"{RESULTS}.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(result, indent=2, default=float))
-        os.replace(tmp, self.output_dir / RESULTS)
+        try:
+            os.link(tmp, self.output_dir / RESULTS)  # unlike a rename, fails if the file appeared meanwhile
+        except FileExistsError:
+            _refuse_finished(self.output_dir)
+        finally:
+            tmp.unlink()
         return result
+
+
+def _refuse_finished(path: Path) -> None:
+    if (path / RESULTS).exists():
+        raise FtkitError(f"output_dir {str(path)!r} already holds a finished run ({RESULTS}): "
+                         "give a new output_dir or delete that folder")

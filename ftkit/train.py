@@ -37,8 +37,9 @@ def loader(tokenized, tokenizer, batch_size: int, shuffle: bool, seed: int = 0) 
                                        generator=torch.Generator().manual_seed(seed))
     else:  # evaluation: sort by length, order does not matter
         sampler = sorted(range(len(lengths)), key=lengths.__getitem__)
-    return DataLoader(tokenized.rename_column("label", "labels"), batch_size=batch_size, sampler=sampler,
-                      collate_fn=DataCollatorWithPadding(tokenizer))
+    if "label" in tokenized.column_names:
+        tokenized = tokenized.rename_column("label", "labels")
+    return DataLoader(tokenized, batch_size=batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer))
 
 
 def optimizer_groups(model, weight_decay: float) -> list[dict]:

@@ -255,10 +255,6 @@ def test_key_metric_must_be_a_metric(tmp_path, tiny):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: the finished-run check happens only in the constructor, so two Experiments "
-                          "started on the same fresh output_dir both finish and the second silently "
-                          "overwrites the first one's results.json")
 def test_second_finish_on_the_same_output_dir_does_not_overwrite(tmp_path, tiny):
     first, second = make(tmp_path, seed=1), make(tmp_path, seed=2)
     first.finish(metrics={"f1": 0.1}, key_metric="f1", model=tiny)

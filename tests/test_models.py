@@ -228,9 +228,6 @@ def test_smollm2_conversion_single_and_concurrent(converted, monkeypatch, capsys
     assert "Paris" in ftkit.chat(model, tok, "What is the capital of France?", max_new_tokens=16)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: the cache folder is made 0o755 to be shared, but model.safetensors inside it is "
-                          "written 0o600, so other users still cannot read the weights")
 def test_converted_checkpoint_is_readable_by_others(converted):
     root, _ = converted
     for f in (root / "smollm2-135m-instruct").iterdir():

@@ -9,24 +9,15 @@ import torch
 
 import ftkit
 from ftkit import runtime, train
+from ftkit.profiles import PROFILES
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # The test machine has 2 cores, often shared with another job; two torch threads on one free core
-    # make minilm training ~10x slower (measured: 2 steps in 13 s with 2 threads vs 1-2 s with 1).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
 def smoke_data():
     """sms-spam capped by the smoke profile: 48 train (6 spam), 32 validation, 32 test."""
-    return ftkit.load_dataset("sms-spam", profile=ftkit.get_profile("smoke"))
+    return ftkit.load_dataset("sms-spam", profile=PROFILES["smoke"])
 
 
 def tiny_bert(seed=0):
@@ -87,7 +78,7 @@ def test_predict_keeps_dataset_order(smoke_data):
     # minilm, not tiny-bert: the random tiny model gives nearly the same logits to every text
     model, tok = ftkit.load_classifier("minilm", num_labels=2)
     ds = smoke_data["test"]
-    lengths = [len(ids) for ids in tok(ds["text"])["input_ids"]]
+    lengths = [len(ids) for ids in tok(list(ds["text"]))["input_ids"]]
     assert lengths != sorted(lengths)  # predict() batches by length, so it really reorders
     logits = train.predict(model, tok, ds, device=CPU, batch_size=8, bf16=False)
     assert logits.shape == (32, 2) and logits.dtype == np.float32
@@ -110,9 +101,6 @@ def test_evaluate_matches_predict(smoke_data):
     assert got["accuracy"] == float(np.mean(predictions == np.array(ds["label"])))
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="BUG: predict() needs a 'label' column (loader() renames it unconditionally), so it "
-                          "cannot score new, unlabelled texts")
 def test_predict_on_unlabelled_texts():
     model, tok = tiny_bert()
     ds = datasets.Dataset.from_dict({"text": ["see you at 6", "WIN a FREE prize, text now"]})
