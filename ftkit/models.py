@@ -71,13 +71,17 @@ def model_path(name: str) -> str:
 
 @contextlib.contextmanager
 def _quiet():
-    # transformers reports every newly initialised head at warning level; the notebooks explain it.
-    level = transformers.logging.get_verbosity()
+    # transformers reports every newly initialised head at warning level (the notebooks explain it) and
+    # draws a progress bar for loading weights that take a fraction of a second.
+    level, bars = transformers.logging.get_verbosity(), transformers.logging.is_progress_bar_enabled()
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
     try:
         yield
     finally:
         transformers.logging.set_verbosity(level)
+        if bars:
+            transformers.logging.enable_progress_bar()
 
 
 def _from_pretrained(loader, name: str, **kwargs):
