@@ -12,6 +12,10 @@ from .errors import FtkitError
 RULES = {
     "seed": ("int", lambda v: v >= 0, ">= 0", "-p seed 1"),
     "lr": ("float", lambda v: 0 < v <= 1, "> 0 and <= 1", "-p lr 2e-4"),
+    "head_lr": ("float", lambda v: 0 < v <= 1, "> 0 and <= 1", "-p head_lr 1e-3"),
+    "decay": ("float", lambda v: 0 < v <= 1, "> 0 and <= 1", "-p decay 0.8"),
+    "n_small": ("int", lambda v: v >= 10, ">= 10", "-p n_small 300"),
+    "bottleneck": ("int", lambda v: v >= 1, ">= 1", "-p bottleneck 64"),
     "epochs": ("int", lambda v: v >= 1, ">= 1", "-p epochs 3"),
     "batch_size": ("int", lambda v: v >= 1, ">= 1", "-p batch_size 16"),
     "max_length": ("int", lambda v: v >= 8, ">= 8", "-p max_length 128"),

@@ -42,34 +42,44 @@ def loader(tokenized, tokenizer, batch_size: int, shuffle: bool, seed: int = 0) 
     return DataLoader(tokenized, batch_size=batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer))
 
 
-def optimizer_groups(model, weight_decay: float) -> list[dict]:
-    """Weight decay on weight matrices only, not on biases and norm weights."""
+def optimizer_groups(model, weight_decay: float, frozen_too: bool = False) -> list[dict]:
+    """Weight decay on weight matrices only, not on biases and norm weights. ``frozen_too`` includes frozen
+    parameters as well (for gradual unfreezing: AdamW skips a parameter until it has a gradient)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        if p.requires_grad:
+        if p.requires_grad or frozen_too:
             (no_decay if name.endswith(NO_DECAY) else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, device, max_length: int = 128,
         weight_decay: float = 0.01, warmup: float = 0.1, max_grad_norm: float = 1.0, seed: int = 0,
-        eval_ds=None, bf16: bool = True) -> list[dict]:
-    """Train in place with AdamW, linear warmup then decay, clipping; returns one record per epoch."""
+        eval_ds=None, bf16: bool = True, param_groups=None, on_epoch_start=None, best_dir=None,
+        best_metric: str = "macro_f1") -> list[dict]:
+    """Train in place with AdamW, linear warmup then decay, clipping; returns one record per epoch.
+
+    ``param_groups``: optimizer groups (default: ``optimizer_groups``); a group may set its own "lr".
+    ``on_epoch_start(epoch)``: called before each epoch (gradual unfreezing uses it).
+    ``best_dir``: save the model there (safetensors) whenever the validation ``best_metric`` improves.
+    """
     model.to(device)
     train = loader(tokenize(train_ds, tokenizer, max_length), tokenizer, batch_size, shuffle=True, seed=seed)
-    opt = torch.optim.AdamW(optimizer_groups(model, weight_decay), lr=lr)
+    opt = torch.optim.AdamW(param_groups or optimizer_groups(model, weight_decay), lr=lr)
     total = epochs * len(train)
     sched = get_linear_schedule_with_warmup(opt, math.ceil(warmup * total), total)
-    history = []
+    history, best = [], -math.inf
     for epoch in range(1, epochs + 1):
+        if on_epoch_start is not None:
+            on_epoch_start(epoch)
         model.train()
         losses = []
+        trainable = [p for p in model.parameters() if p.requires_grad]
         for batch in tqdm(train, desc=f"epoch {epoch}/{epochs}", leave=False):
             batch = {k: v.to(device) for k, v in batch.items()}
             with autocast(device, bf16):
                 loss = model(**batch).loss
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
@@ -79,6 +89,10 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
             record.update({f"val_{k}": v for k, v in evaluate(model, tokenizer, eval_ds, device=device,
                                                               batch_size=batch_size * 2,
                                                               max_length=max_length, bf16=bf16).items()})
+            if best_dir is not None and record[f"val_{best_metric}"] > best:
+                best = record[f"val_{best_metric}"]
+                model.save_pretrained(best_dir)  # safetensors
+                record["saved"] = True
         history.append(record)
         print(", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
     return history

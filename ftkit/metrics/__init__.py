@@ -37,3 +37,11 @@ def classification_metrics(predictions, references, num_labels: int) -> dict:
     else:
         binary_f1 = macro_f1
     return {"accuracy": float(accuracy), "macro_f1": float(macro_f1), "f1": float(binary_f1)}
+
+
+def for_trainer(num_labels: int):
+    """A ``compute_metrics`` for ``transformers.Trainer`` that reports ``classification_metrics``."""
+    def compute(eval_pred):
+        logits, labels = eval_pred
+        return classification_metrics(logits.argmax(-1).tolist(), labels.tolist(), num_labels)
+    return compute

@@ -1,0 +1,40 @@
+"""Baselines that every gain is measured against: the untrained head and a linear probe.
+
+A linear probe fits a logistic regression (scikit-learn) on frozen, mean-pooled encoder features: what
+the pretrained representation knows about the task before any of its weights move.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from . import metrics
+from .runtime import autocast
+from .train import loader, tokenize
+
+
+@torch.inference_mode()
+def embed(model, tokenizer, ds, *, device, batch_size: int = 64, max_length: int = 128) -> np.ndarray:
+    """Mean-pooled last hidden states of the model's encoder, one row per example, in dataset order."""
+    encoder = model.base_model.to(device).eval()
+    batches = loader(tokenize(ds, tokenizer, max_length), tokenizer, batch_size, shuffle=False)
+    order, out = list(batches.sampler), []
+    for batch in batches:
+        mask = batch["attention_mask"].to(device).unsqueeze(-1)
+        with autocast(device):
+            hidden = encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask.squeeze(-1))[0]
+        out.append(((hidden.float() * mask).sum(1) / mask.sum(1)).cpu())
+    feats = torch.cat(out).numpy()
+    result = np.empty_like(feats)
+    result[order] = feats
+    return result
+
+
+def linear_probe(model, tokenizer, ds, *, device, split: str = "test", max_length: int = 128) -> dict:
+    """Metrics on ``ds[split]`` of a logistic regression trained on frozen features of ``ds["train"]``."""
+    x_train = embed(model, tokenizer, ds["train"], device=device, max_length=max_length)
+    x_eval = embed(model, tokenizer, ds[split], device=device, max_length=max_length)
+    clf = LogisticRegression(max_iter=2000).fit(x_train, ds["train"]["label"])
+    num_labels = ds["train"].features["label"].num_classes
+    return metrics.classification_metrics(clf.predict(x_eval).tolist(), list(ds[split]["label"]), num_labels)

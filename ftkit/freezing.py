@@ -1,0 +1,64 @@
+"""Partial fine-tuning: freeze all but the top layers, unfreeze gradually, decay learning rates by depth.
+
+Layer groups run bottom to top: the embeddings, each transformer layer, then the head (everything
+else: pooler and classifier). ULMFiT (Howard & Ruder, 2018) unfreezes one more group per epoch from the
+top down and gives lower layers smaller learning rates ("discriminative fine-tuning").
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from .train import NO_DECAY
+
+
+def transformer_layers(model) -> nn.ModuleList:
+    """The stack of transformer layers: ``encoder.layer`` in BERT, ``layers`` in Llama."""
+    base = model.base_model
+    return base.encoder.layer if hasattr(base, "encoder") else base.layers
+
+
+def layer_groups(model) -> list[list[nn.Parameter]]:
+    """[embeddings, layer 0, ..., layer N-1, head] as lists of parameters; the head is all the rest
+    (BERT: pooler and classifier)."""
+    base = model.base_model
+    embeddings = base.embeddings if hasattr(base, "embeddings") else base.embed_tokens
+    groups = [list(embeddings.parameters())] + [list(layer.parameters()) for layer in transformer_layers(model)]
+    seen = {id(p) for g in groups for p in g}
+    return groups + [[p for p in model.parameters() if id(p) not in seen]]
+
+
+def unfreeze_top(model, k: int) -> None:
+    """Train the head and the top ``k`` transformer layers: k=0 the head alone, k=N all N layers,
+    k=N+1 the embeddings too (everything)."""
+    groups = layer_groups(model)
+    if not 0 <= k <= len(groups) - 1:
+        raise ValueError(f"k must be between 0 and {len(groups) - 1}, got {k}")
+    for i, group in enumerate(groups):
+        for p in group:
+            p.requires_grad = i >= len(groups) - 1 - k
+
+
+def gradual_unfreezing(model):
+    """An ``on_epoch_start`` for ``train.fit``: epoch 1 trains the head, each later epoch one group more."""
+    groups = layer_groups(model)
+
+    def on_epoch_start(epoch: int) -> None:
+        for i, group in enumerate(groups):
+            for p in group:
+                p.requires_grad = i >= len(groups) - epoch
+    return on_epoch_start
+
+
+def discriminative_groups(model, lr: float, decay: float = 1.0, head_lr: float | None = None,
+                          weight_decay: float = 0.01) -> list[dict]:
+    """Optimizer groups over all parameters: the head at ``head_lr`` (default ``lr``), the top layer at
+    ``lr``, and each group below at ``decay`` times the rate of the one above (decay=1: one rate)."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    out = []
+    for depth, group in enumerate(reversed(layer_groups(model))):  # depth 0 = head
+        rate = (head_lr or lr) if depth == 0 else lr * decay ** (depth - 1)
+        for wd, exempt in ((weight_decay, False), (0.0, True)):  # no decay on biases and norms
+            params = [p for p in group if names[id(p)].endswith(NO_DECAY) == exempt]
+            if params:
+                out.append({"params": params, "lr": rate, "weight_decay": wd})
+    return out
