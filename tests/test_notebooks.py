@@ -44,8 +44,10 @@ def test_layout(path):
 
 
 def _code_windows(path, size=3):
-    """Runs of ``size`` consecutive substantive code lines of a notebook."""
-    lines = [line.strip() for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
+    """Runs of ``size`` consecutive substantive code lines of a notebook (the parameters cell, which
+    every notebook shares by design, left out)."""
+    lines = [line.strip() for c in nbformat.read(path, as_version=4).cells
+             if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])
              for line in c.source.splitlines()]
     lines = [line for line in lines if len(line) > 25 and not line.startswith(("import ", "from ", "#"))]
     return {tuple(lines[i:i + size]) for i in range(len(lines) - size + 1)}
