@@ -28,14 +28,19 @@ def notebooks(only: list[str] | None = None) -> list[Path]:
 @contextmanager
 def _env(**changes):
     # The kernel inherits our environment; FTKIT_PROFILE would override the profile we pass.
+    def apply(values):
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
     old = {k: os.environ.get(k) for k in changes}
-    for k, v in changes.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    apply(changes)
     try:
         yield
     finally:
-        for k, v in old.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        apply(old)
 
 
 def execute(nb: Path, run_dir: Path, profile: str, **parameters) -> dict:

@@ -6,29 +6,23 @@ the pretrained representation knows about the task before any of its weights mov
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.linear_model import LogisticRegression
 
 from . import metrics
 from .runtime import autocast
-from .train import loader, tokenize
+from .train import map_sorted
 
 
-@torch.inference_mode()
 def embed(model, tokenizer, ds, *, device, batch_size: int = 64, max_length: int = 128) -> np.ndarray:
     """Mean-pooled last hidden states of the model's encoder, one row per example, in dataset order."""
     encoder = model.base_model.to(device).eval()
-    batches = loader(tokenize(ds, tokenizer, max_length), tokenizer, batch_size, shuffle=False)
-    order, out = list(batches.sampler), []
-    for batch in batches:
-        mask = batch["attention_mask"].to(device).unsqueeze(-1)
+
+    def pooled(batch):
+        mask = batch["attention_mask"].to(device)
         with autocast(device):
-            hidden = encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask.squeeze(-1))[0]
-        out.append(((hidden.float() * mask).sum(1) / mask.sum(1)).cpu())
-    feats = torch.cat(out).numpy()
-    result = np.empty_like(feats)
-    result[order] = feats
-    return result
+            hidden = encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask)[0].float()
+        return (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+    return map_sorted(pooled, tokenizer, ds, batch_size=batch_size, max_length=max_length)
 
 
 def linear_probe(model, tokenizer, ds, *, device, split: str = "test", max_length: int = 128) -> dict:

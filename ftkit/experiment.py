@@ -95,11 +95,10 @@ class Experiment:
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra,
         }
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        _refuse_finished(self.output_dir)  # another run may have finished there since we started
         tmp = self.output_dir / f"{RESULTS}.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(result, indent=2, default=float))
-        try:
-            os.link(tmp, self.output_dir / RESULTS)  # unlike a rename, fails if the file appeared meanwhile
+        try:  # unlike a rename, a link fails if another run finished here since we started
+            os.link(tmp, self.output_dir / RESULTS)
         except FileExistsError:
             _refuse_finished(self.output_dir)
         finally:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .train import NO_DECAY
+from .train import decay_groups
 
 
 def transformer_layers(model) -> nn.ModuleList:
@@ -57,8 +57,5 @@ def discriminative_groups(model, lr: float, decay: float = 1.0, head_lr: float |
     out = []
     for depth, group in enumerate(reversed(layer_groups(model))):  # depth 0 = head
         rate = (head_lr or lr) if depth == 0 else lr * decay ** (depth - 1)
-        for wd, exempt in ((weight_decay, False), (0.0, True)):  # no decay on biases and norms
-            params = [p for p in group if names[id(p)].endswith(NO_DECAY) == exempt]
-            if params:
-                out.append({"params": params, "lr": rate, "weight_decay": wd})
+        out += [g for g in decay_groups([(names[id(p)], p) for p in group], weight_decay, lr=rate) if g["params"]]
     return out

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 import transformers
 from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer,
@@ -146,10 +148,6 @@ CAUSAL = ("smollm2-135m-instruct", "tiny-llama")
 
 def catalogue():
     """One row per built-in model: kind, parameters and load time (each loaded once, here and now)."""
-    import time
-
-    import pandas as pd
-
     rows = []
     for name in BUILTIN:
         start = time.perf_counter()

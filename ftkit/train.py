@@ -42,14 +42,20 @@ def loader(tokenized, tokenizer, batch_size: int, shuffle: bool, seed: int = 0) 
     return DataLoader(tokenized, batch_size=batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer))
 
 
+def decay_groups(named_params, weight_decay: float, **options) -> list[dict]:
+    """Two optimizer groups: weight matrices with ``weight_decay``, biases and norm weights without."""
+    decay, no_decay = [], []
+    for name, p in named_params:
+        (no_decay if name.endswith(NO_DECAY) else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay, **options},
+            {"params": no_decay, "weight_decay": 0.0, **options}]
+
+
 def optimizer_groups(model, weight_decay: float, frozen_too: bool = False) -> list[dict]:
     """Weight decay on weight matrices only, not on biases and norm weights. ``frozen_too`` includes frozen
     parameters as well (for gradual unfreezing: AdamW skips a parameter until it has a gradient)."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad or frozen_too:
-            (no_decay if name.endswith(NO_DECAY) else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return decay_groups([(n, p) for n, p in model.named_parameters() if p.requires_grad or frozen_too],
+                        weight_decay)
 
 
 def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, device, max_length: int = 128,
@@ -99,22 +105,24 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
 
 
 @torch.inference_mode()
+def map_sorted(fn, tokenizer, ds, *, batch_size: int = 64, max_length: int = 128) -> np.ndarray:
+    """``fn(batch)`` over ``ds`` in batches sorted by length (least padding), rows back in dataset order."""
+    batches = loader(tokenize(ds, tokenizer, max_length), tokenizer, batch_size, shuffle=False)
+    rows = torch.cat([fn({k: v for k, v in b.items() if k != "labels"}).float().cpu() for b in batches]).numpy()
+    result = np.empty_like(rows)
+    result[list(batches.sampler)] = rows
+    return result
+
+
 def predict(model, tokenizer, ds, *, device, batch_size: int = 64, max_length: int = 128,
             bf16: bool = True) -> np.ndarray:
     """Logits for every example of ``ds``, in the dataset's order."""
     model.to(device).eval()
-    tokenized = tokenize(ds, tokenizer, max_length)
-    batches = loader(tokenized, tokenizer, batch_size, shuffle=False)
-    order = list(batches.sampler)
-    out = []
-    for batch in batches:
-        batch = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+
+    def logits(batch):
         with autocast(device, bf16):
-            out.append(model(**batch).logits.float().cpu())
-    logits = torch.cat(out).numpy()
-    result = np.empty_like(logits)
-    result[order] = logits
-    return result
+            return model(**{k: v.to(device) for k, v in batch.items()}).logits
+    return map_sorted(logits, tokenizer, ds, batch_size=batch_size, max_length=max_length)
 
 
 def evaluate(model, tokenizer, ds, *, device, batch_size: int = 64, max_length: int = 128,
