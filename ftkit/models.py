@@ -97,10 +97,14 @@ def _from_pretrained(loader, name: str, **kwargs):
             f"with safetensors weights, or a hub model reachable from here ({str(e).splitlines()[0]})") from None
 
 
+def tokenizer_source(name: str) -> str:
+    """Where a model's tokenizer loads from (tiny models share the real ones')."""
+    return model_path(_TINY_CONFIGS[name][0] if name in _TINY_CONFIGS else name)
+
+
 def load_tokenizer(name: str):
     """Tokenizer for a built-in name (tiny models share the real ones'), hub ID or folder."""
-    name = _TINY_CONFIGS[name][0] if name in _TINY_CONFIGS else name
-    tok = _from_pretrained(AutoTokenizer, name)
+    tok = _from_pretrained(AutoTokenizer, _TINY_CONFIGS[name][0] if name in _TINY_CONFIGS else name)
     if tok.pad_token is None:  # causal LMs often have none; padding with EOS is the usual choice
         tok.pad_token = tok.eos_token
     return tok
@@ -131,7 +135,13 @@ def load_classifier(name: str, num_labels: int, labels=None, **kwargs):
 
 
 def load_causal_lm(name: str, **kwargs):
-    """(model, tokenizer) for a causal language model."""
+    """(model, tokenizer) for a causal language model.
+
+    Without CUDA, attention defaults to the eager implementation: on a 2-core CPU a LoRA training step of
+    SmolLM2 ran 1.3x faster with it than with SDPA, whose CPU backward is slow (16 x 70 tokens, bf16).
+    """
+    if not torch.cuda.is_available():
+        kwargs.setdefault("attn_implementation", "eager")
     tok = load_tokenizer(name)
     if name in _TINY_CONFIGS:
         if name != "tiny-llama":

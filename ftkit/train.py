@@ -64,12 +64,15 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
         best_metric: str = "macro_f1") -> list[dict]:
     """Train in place with AdamW, linear warmup then decay, clipping; returns one record per epoch.
 
+    ``train_ds``: a labelled dataset (tokenized here), or a ready DataLoader of model inputs with labels
+    (``lm.loader`` makes one for a causal LM).
     ``param_groups``: optimizer groups (default: ``optimizer_groups``); a group may set its own "lr".
     ``on_epoch_start(epoch)``: called before each epoch (gradual unfreezing uses it).
     ``best_dir``: save the model there (safetensors) whenever the validation ``best_metric`` improves.
     """
     model.to(device)
-    train = loader(tokenize(train_ds, tokenizer, max_length), tokenizer, batch_size, shuffle=True, seed=seed)
+    train = train_ds if isinstance(train_ds, DataLoader) else loader(
+        tokenize(train_ds, tokenizer, max_length), tokenizer, batch_size, shuffle=True, seed=seed)
     opt = torch.optim.AdamW(param_groups or optimizer_groups(model, weight_decay), lr=lr)
     total = epochs * len(train)
     sched = get_linear_schedule_with_warmup(opt, math.ceil(warmup * total), total)

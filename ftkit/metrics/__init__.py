@@ -26,14 +26,17 @@ def load(name: str):
 
 
 def classification_metrics(predictions, references, num_labels: int) -> dict:
-    """Accuracy, macro F1 and F1 (positive class 1 when binary, else macro F1) as Python floats."""
+    """Accuracy, macro F1 and F1 (positive class 1 when binary, else macro F1) as Python floats.
+    A prediction outside 0..num_labels-1 counts as wrong for every class."""
     if num_labels < 2:
         raise FtkitError(f"num_labels must be at least 2, got {num_labels}")
     f1 = load("f1")
     accuracy = load("accuracy").compute(predictions=predictions, references=references)["accuracy"]
-    macro_f1 = f1.compute(predictions=predictions, references=references, average="macro")["f1"]
-    if num_labels == 2:
-        binary_f1 = f1.compute(predictions=predictions, references=references, average="binary", pos_label=1)["f1"]
+    # labels= fixed: a prediction outside 0..num_labels-1 (a generated answer off the format) is simply wrong
+    macro_f1 = f1.compute(predictions=predictions, references=references, average="macro",
+                          labels=list(range(num_labels)))["f1"]
+    if num_labels == 2:  # F1 of class 1 alone
+        binary_f1 = f1.compute(predictions=predictions, references=references, average="macro", labels=[1])["f1"]
     else:
         binary_f1 = macro_f1
     return {"accuracy": float(accuracy), "macro_f1": float(macro_f1), "f1": float(binary_f1)}

@@ -1,0 +1,160 @@
+"""A classification task taught to a causal LM: the text goes into a prompt, the label comes out as a word.
+
+    encoded = lm.encode(ds["train"], tok, instruction, label_words)   # prompt masked out of the loss
+    train.fit(model, tok, lm.loader(encoded, tok, batch_size=16, shuffle=True), ...)
+    answers = lm.generate_labels(model, tok, ds["test"], instruction, device=device)
+    lm.label_metrics(answers, ds["test"]["label"], label_words)      # an answer off the format is wrong
+
+``verbalizer_logits`` reads a label without generating: the next-token scores of each label word's first
+token after the prompt (the verbalizer of Schick & Schütze 2021).
+
+transformers has the pieces (chat templates, ``DataCollatorForSeq2Seq`` pads labels with -100, batched
+``generate``); what no library offers is the glue between a labelled dataset and them, which is this file.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from transformers import DataCollatorForSeq2Seq
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from .errors import FtkitError
+from .metrics import classification_metrics
+from .runtime import autocast
+
+
+def instruction(label_words) -> str:
+    """A task description that names the labels, for any labelled dataset."""
+    return f"Label the message as one of: {', '.join(label_words)}. Answer with the label only."
+
+
+def prompt(tokenizer, instruction: str, text: str) -> str:
+    """The prompt for one example: the model's chat template when it has one, else plain text."""
+    if getattr(tokenizer, "chat_template", None):  # the instruction as the system message: a short prompt
+        return tokenizer.apply_chat_template([{"role": "system", "content": instruction},
+                                              {"role": "user", "content": text}],
+                                             add_generation_prompt=True, tokenize=False)
+    return f"{instruction}\n\n{text}\nAnswer: "
+
+
+def _prompt_ids(tokenizer, instruction, text, max_length):
+    words = tokenizer(text, add_special_tokens=False)["input_ids"][:max_length]  # cut the text, keep the rest
+    return tokenizer(prompt(tokenizer, instruction, tokenizer.decode(words)), add_special_tokens=False)["input_ids"]
+
+
+def encode(ds, tokenizer, instruction: str, label_words, max_length: int = 96):
+    """Prompt + label word + end-of-sequence, with labels -100 on the prompt: the loss is on the answer only.
+    ``max_length`` caps each example's text (in tokens), not the instruction."""
+    label_words = list(label_words)
+
+    def one(example):
+        p = _prompt_ids(tokenizer, instruction, example["text"], max_length)
+        a = tokenizer(label_words[example["label"]] + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+        return {"input_ids": p + a, "attention_mask": [1] * (len(p) + len(a)), "labels": [-100] * len(p) + a}
+    return ds.map(one, remove_columns=ds.column_names)
+
+
+def loader(encoded, tokenizer, batch_size: int, shuffle: bool = True, seed: int = 0) -> DataLoader:
+    """Batches of similar length (little padding), shuffled; labels padded with -100."""
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+    sampler = (LengthGroupedSampler(batch_size, lengths=lengths, generator=torch.Generator().manual_seed(seed))
+               if shuffle else sorted(range(len(lengths)), key=lengths.__getitem__))
+    return DataLoader(encoded, batch_size=batch_size, sampler=sampler,
+                      collate_fn=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100,
+                                                              pad_to_multiple_of=16))
+
+
+def _batches(tokenizer, ds, instruction, batch_size, max_length, side):
+    """Tokenized prompts in length-sorted batches, padded on ``side``; yields (row indices, batch)."""
+    ids = [_prompt_ids(tokenizer, instruction, t, max_length) for t in ds["text"]]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    padding_side, tokenizer.padding_side = tokenizer.padding_side, side
+    try:
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            yield rows, tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
+    finally:
+        tokenizer.padding_side = padding_side
+
+
+@torch.inference_mode()
+def generate_labels(model, tokenizer, ds, instruction: str, *, device, max_new_tokens: int = 4,
+                    batch_size: int = 32, max_length: int = 96, bf16: bool = True, cache: bool = True) -> list[str]:
+    """Greedy answers to every example's prompt, batched, in the dataset's order.
+
+    ``cache=False`` decodes without ``generate``: one full forward pass per new token, right-padded. Slower,
+    but right for peft prefix tuning, whose prefix ``generate`` drops (peft 0.21 with transformers 5.24: the
+    first generated logits equal the base model's).
+    """
+    model.to(device).eval()
+    answers = [""] * len(ds)
+    side = "left" if cache else "right"
+    for rows, batch in _batches(tokenizer, ds, instruction, batch_size, max_length, side=side):
+        batch = batch.to(device)
+        with autocast(device, bf16):
+            new = (model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                  pad_token_id=tokenizer.pad_token_id)[:, batch["input_ids"].shape[1]:]
+                   if cache else _greedy(model, tokenizer, batch, max_new_tokens))
+        for i, text in zip(rows, tokenizer.batch_decode(new, skip_special_tokens=True)):
+            answers[i] = text.strip()
+    return answers
+
+
+def _greedy(model, tokenizer, batch, max_new_tokens):
+    """Greedy decoding by plain forward passes (no KV cache): each row's next token read at its last token."""
+    seqs = [ids[mask.bool()].tolist() for ids, mask in zip(batch["input_ids"], batch["attention_mask"])]
+    new = [[] for _ in seqs]
+    for _ in range(max_new_tokens):
+        padded = tokenizer.pad({"input_ids": [s + n for s, n in zip(seqs, new)]}, return_tensors="pt").to(batch["input_ids"].device)
+        logits = model(**padded).logits
+        last = padded["attention_mask"].sum(1) - 1 + (logits.shape[1] - padded["input_ids"].shape[1])
+        for row, token in enumerate(logits[torch.arange(len(seqs)), last].argmax(-1).tolist()):
+            if not new[row] or new[row][-1] != tokenizer.eos_token_id:
+                new[row].append(token)
+        if all(n[-1] == tokenizer.eos_token_id for n in new):
+            break
+    return new
+
+
+def parse(answer: str, label_words) -> int:
+    """Index of the label word the answer is (case and surrounding punctuation aside), else -1."""
+    word = re.sub(r"^\W+|\W+$", "", answer.lower())
+    words = [w.lower() for w in label_words]
+    return words.index(word) if word in words else -1
+
+
+def label_metrics(answers, references, label_words) -> dict:
+    """Classification metrics of generated answers (an answer that is not a label word counts as wrong),
+    plus ``format_ok``: the share of answers that are exactly a label word."""
+    predicted = [parse(a, label_words) for a in answers]
+    scores = classification_metrics(predicted, list(references), len(label_words))
+    return {**scores, "format_ok": float(np.mean([p >= 0 for p in predicted]))}
+
+
+def label_token_ids(tokenizer, label_words) -> list[int]:
+    """The first token of each label word, as it follows the prompt; they must differ to tell labels apart."""
+    ids = [tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in label_words]
+    if len(set(ids)) < len(ids):
+        raise FtkitError(f"label words {list(label_words)} share a first token: pick words that start differently")
+    return ids
+
+
+@torch.inference_mode()
+def verbalizer_logits(model, tokenizer, ds, instruction: str, label_words, *, device, batch_size: int = 32,
+                      max_length: int = 96, bf16: bool = True) -> np.ndarray:
+    """Next-token logits of the label words' first tokens after each prompt: one row per example."""
+    model.to(device).eval()
+    token_ids = torch.tensor(label_token_ids(tokenizer, label_words))
+    result = np.zeros((len(ds), len(token_ids)), dtype=np.float32)
+    for rows, batch in _batches(tokenizer, ds, instruction, batch_size, max_length, side="right"):
+        batch = batch.to(device)
+        with autocast(device, bf16):
+            logits = model(**batch).logits
+        # a soft prompt adds positions in front; the last prompt token is then that much further right
+        last = batch["attention_mask"].sum(1) - 1 + (logits.shape[1] - batch["input_ids"].shape[1])
+        picked = logits[torch.arange(len(rows)), last.cpu()][:, token_ids.to(logits.device)]
+        result[rows] = picked.float().cpu().numpy()
+    return result
