@@ -127,3 +127,11 @@ def test_loads_offline_in_a_fresh_interpreter():
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0.5"
+
+
+def test_predictions_outside_the_labels_count_as_wrong():
+    # a generated answer that is no label word arrives as -1
+    scores = metrics.classification_metrics([0, -1, 1, -1], [0, 1, 1, 0], 2)
+    assert scores["accuracy"] == 0.5
+    assert scores["f1"] == pytest.approx(2 / 3)  # class 1: precision 1, recall 1/2
+    assert scores["macro_f1"] == pytest.approx((2 / 3 + 2 / 3) / 2)

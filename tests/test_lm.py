@@ -1,0 +1,93 @@
+"""ftkit.lm: a labelled dataset as prompts and answers for a causal LM, and the labels read back."""
+import datasets
+import pytest
+import torch
+
+import ftkit
+from ftkit import lm
+from ftkit.soft_prompt import SoftPrompt
+from helpers import one_line_error
+
+WORDS = ["ham", "spam"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model, tok = ftkit.load_causal_lm("tiny-llama")
+    return model.eval(), tok
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return datasets.Dataset.from_dict({"text": ["win a prize now", "see you at lunch", "call me later please"],
+                                       "label": [1, 0, 0]})
+
+
+def test_encode_puts_the_loss_on_the_answer_only(tiny, ds):
+    _, tok = tiny
+    enc = lm.encode(ds, tok, lm.instruction(WORDS), WORDS)
+    answer = tok("spam" + tok.eos_token, add_special_tokens=False)["input_ids"]
+    row = enc[0]
+    assert len(row["input_ids"]) == len(row["labels"]) == len(row["attention_mask"])
+    assert row["input_ids"][-len(answer):] == answer
+    assert row["labels"] == [-100] * (len(row["input_ids"]) - len(answer)) + answer
+    assert tok.decode(row["input_ids"]).count("win a prize now") == 1
+
+
+def test_encode_cuts_long_texts_not_the_instruction(tiny):
+    _, tok = tiny
+    long = datasets.Dataset.from_dict({"text": ["word " * 500], "label": [0]})
+    ids = lm.encode(long, tok, "INSTRUCTION", WORDS, max_length=20)[0]["input_ids"]
+    assert len(ids) < 60 and "INSTRUCTION" in tok.decode(ids)
+
+
+def test_loader_pads_labels_with_minus_100(tiny, ds):
+    _, tok = tiny
+    batch = next(iter(lm.loader(lm.encode(ds, tok, "x", WORDS), tok, batch_size=3, shuffle=False)))
+    assert batch["input_ids"].shape == batch["labels"].shape
+    assert batch["input_ids"].shape[1] % 16 == 0
+    assert ((batch["attention_mask"] == 0) <= (batch["labels"] == -100)).all()
+
+
+@pytest.mark.parametrize("answer,index", [("spam", 1), ("Ham.", 0), (" SPAM!", 1), ("This is spam", -1), ("", -1)])
+def test_parse(answer, index):
+    assert lm.parse(answer, WORDS) == index
+
+
+def test_label_metrics_count_off_format_answers_as_wrong():
+    scores = lm.label_metrics(["ham", "I think it is spam", "spam", "spam"], [0, 1, 1, 0], WORDS)
+    assert scores["format_ok"] == 0.75 and scores["accuracy"] == 0.5
+    assert scores["f1"] == pytest.approx(0.5)  # spam: precision 1/2, recall 1/2
+
+
+def test_label_words_must_start_differently(tiny):
+    _, tok = tiny
+    message = one_line_error(lambda: lm.label_token_ids(tok, ["positive", "positive!"]))
+    assert "first token" in message
+
+
+def test_decoding_without_cache_matches_generate(tiny, ds):
+    model, tok = tiny
+    args = dict(device="cpu", max_new_tokens=3, bf16=False)
+    assert lm.generate_labels(model, tok, ds, "x", cache=False, **args) == lm.generate_labels(model, tok, ds, "x", **args)
+
+
+def test_verbalizer_reads_the_last_prompt_token(tiny, ds):
+    model, tok = tiny
+    scores = lm.verbalizer_logits(model, tok, ds, "x", WORDS, device="cpu", bf16=False)
+    ids = lm.label_token_ids(tok, WORDS)
+    for i, text in enumerate(ds["text"]):  # one example at a time: no padding at all
+        single = tok(lm.prompt(tok, "x", text), add_special_tokens=False, return_tensors="pt")
+        with torch.inference_mode():
+            expected = model(**single).logits[0, -1, ids]
+        assert torch.allclose(torch.from_numpy(scores[i]), expected, atol=1e-5)
+
+
+def test_verbalizer_skips_soft_prompt_positions(tiny, ds):
+    model, tok = tiny
+    tuned = SoftPrompt(model, 4, init_ids=[5, 6, 7])
+    scores = lm.verbalizer_logits(tuned, tok, ds, "x", WORDS, device="cpu", bf16=False)
+    single = tok(lm.prompt(tok, "x", ds["text"][2]), add_special_tokens=False, return_tensors="pt")
+    with torch.inference_mode():
+        expected = tuned(**single).logits[0, -1, lm.label_token_ids(tok, WORDS)]
+    assert torch.allclose(torch.from_numpy(scores[2]), expected, atol=1e-5)
