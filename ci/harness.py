@@ -16,7 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 EXPECTATIONS = ROOT / "tests" / "expectations.toml"
-SUMMARY_COLUMNS = ("notebook", "model", "dataset", "key_metric", "value", "trainable_params", "seconds")
+SUMMARY_COLUMNS = ("notebook", "model", "dataset", "key_metric", "value", "trainable_params", "trainable_%",
+                   "train_seconds", "seconds", "peak_mb")
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -62,7 +63,10 @@ def summary_rows(results: list[dict]) -> list[dict]:
         key = r["key_metric"]
         rows.append({"notebook": r["notebook"], "model": r["model"], "dataset": r["dataset"], "key_metric": key,
                      "value": round(float(r["metrics"][key]), 4), "trainable_params": r["trainable_params"],
-                     "seconds": round(r["wall_seconds"], 1)})
+                     "trainable_%": (round(100 * r["trainable_params"] / r["total_params"], 3)
+                                     if r.get("total_params") else None),
+                     "train_seconds": r.get("train_seconds"), "seconds": round(r["wall_seconds"], 1),
+                     "peak_mb": r.get("peak_memory_mb")})
     return rows
 
 

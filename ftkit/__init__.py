@@ -1,7 +1,9 @@
 """ftkit: the plumbing of the fine-tuning cookbook, so the notebooks can stay short.
 
 One module, one job: ``profiles`` (smoke/cpu/gpu), ``models`` and ``data`` (offline registries),
-``metrics`` (local evaluate modules), ``train`` (the classification recipe), ``generate`` (chat),
+``metrics`` (local evaluate modules), ``train`` (the training recipe), ``generate`` (chat),
+``lm`` (a labelled task for a causal LM), ``lora`` (LoRA counts and checks), ``soft_prompt`` (prompt tuning
+written out), ``adapters``, ``freezing`` and ``baselines`` (the techniques of notebooks 02-03),
 ``experiment`` (a notebook run and its results.json), ``params`` (checked parameters),
 ``runtime`` (device, precision, seeds, memory), ``cache`` (converted models), ``summary`` (run tables).
 """

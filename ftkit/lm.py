@@ -21,9 +21,19 @@ from torch.utils.data import DataLoader
 from transformers import DataCollatorForSeq2Seq
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from . import data
 from .errors import FtkitError
 from .metrics import classification_metrics
 from .runtime import autocast
+
+
+def load_task(dataset: str, profile, **caps):
+    """(dataset, label words, instruction) for a labelled dataset, sized for a causal LM on the profile."""
+    caps = {"max_train": profile.pick(smoke=32, cpu=320, gpu=2000),
+            "max_eval": profile.pick(smoke=16, cpu=200, gpu=1000), **caps}
+    ds = data.load_dataset(dataset, profile=profile, **caps)
+    words = ds["train"].features["label"].names
+    return ds, words, instruction(words)
 
 
 def instruction(label_words) -> str:
