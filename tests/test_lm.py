@@ -91,3 +91,19 @@ def test_verbalizer_skips_soft_prompt_positions(tiny, ds):
     with torch.inference_mode():
         expected = tuned(**single).logits[0, -1, lm.label_token_ids(tok, WORDS)]
     assert torch.allclose(torch.from_numpy(scores[2]), expected, atol=1e-5)
+
+
+def test_balanced_takes_classes_in_turn():
+    ds = datasets.Dataset.from_dict({"text": [str(i) for i in range(10)], "label": [0] * 8 + [1] * 2})
+    picked = lm.balanced(ds, 6)
+    assert sorted(picked["label"]) == [0, 0, 0, 0, 1, 1]  # both 1s, then 0s fill up
+    assert picked["text"] == lm.balanced(ds, 6)["text"]  # fixed order, whatever the training seed
+    assert lm.balanced(ds, 4)["label"].count(1) == 2
+
+
+def test_load_task_balances_training_only():
+    ds, words, instruction = lm.load_task("sms-spam", ftkit.get_profile("cpu"))
+    assert words == WORDS and "ham, spam" in instruction
+    assert (len(ds["train"]), len(ds["test"])) == (320, 200)
+    assert ds["train"]["label"].count(1) == 160
+    assert ds["test"]["label"].count(1) == 26  # the real mix: 13% spam
