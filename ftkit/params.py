@@ -13,6 +13,7 @@ RULES = {
     "seed": ("int", lambda v: v >= 0, ">= 0", "-p seed 1"),
     "lr": ("float", lambda v: 0 < v <= 1, "> 0 and <= 1", "-p lr 2e-4"),
     "lm_lr": ("float", lambda v: 0 < v <= 1, "> 0 and <= 1", "-p lm_lr 2e-3"),
+    "prompt_lr": ("float", lambda v: 0 < v <= 1, "> 0 and <= 1", "-p prompt_lr 3e-2"),
     "lm_epochs": ("int", lambda v: v >= 1, ">= 1", "-p lm_epochs 2"),
     "num_virtual_tokens": ("int", lambda v: v >= 1, ">= 1", "-p num_virtual_tokens 10"),
     "encoder_hidden_size": ("int", lambda v: v >= 1, ">= 1", "-p encoder_hidden_size 128"),

@@ -94,19 +94,31 @@ BAD_PARAMETERS = [
 ]
 
 
-@pytest.mark.parametrize("params,message", BAD_PARAMETERS, ids=[str(p) for p, _ in BAD_PARAMETERS])
-def test_bad_parameter_stops_before_training_with_one_line(params, message, tmp_path):
+# the parameters of later notebooks that the quickstart does not have
+BAD_LATER = [
+    ("04", {"lm_model": "no-such-lm"}, "cannot load model 'no-such-lm'"),
+    ("04", {"lm_dataset": "missing.csv"}, "data file 'missing.csv' does not exist"),
+    ("05", {"num_virtual_tokens": 0}, "parameter 'num_virtual_tokens' must be >= 1"),
+    ("06", {"encoder_hidden_size": "big"}, "parameter 'encoder_hidden_size' must be an integer"),
+    ("07", {"lr": 0}, "parameter 'lr' must be > 0"),
+]
+BAD_CASES = [(QUICKSTART, p, m) for p, m in BAD_PARAMETERS] + [
+    (next(nb for nb in NOTEBOOKS if nb.name.startswith(prefix)), p, m) for prefix, p, m in BAD_LATER]
+
+
+@pytest.mark.parametrize("notebook,params,message", BAD_CASES, ids=[f"{nb.stem[:2]}-{p}" for nb, p, _ in BAD_CASES])
+def test_bad_parameter_stops_before_training_with_one_line(notebook, params, message, tmp_path):
     params = {"profile": "smoke", **params}
     with pytest.raises(PapermillExecutionError) as info:
-        harness.execute(QUICKSTART, tmp_path, params.pop("profile"), **params)
+        harness.execute(notebook, tmp_path, params.pop("profile"), **params)
     err = info.value
     assert err.ename == "FtkitError"
     assert message in err.evalue and "\n" not in err.evalue
     assert len(err.traceback) == 1, "the reader sees one line, not a traceback"
-    cells = nbformat.read(tmp_path / QUICKSTART.name, as_version=4).cells
+    cells = nbformat.read(tmp_path / notebook.name, as_version=4).cells
     train_cell = next(i for i, c in enumerate(cells) if "train.fit(" in c.source)
     assert err.cell_index < train_cell, "stopped before training"
-    assert not (tmp_path / QUICKSTART.stem / "results.json").exists()
+    assert not (tmp_path / notebook.stem / "results.json").exists()
 
 
 def test_nbval_reader_run(tmp_path):
