@@ -38,6 +38,8 @@ def load_task(dataset: str, profile, max_train: int | None = None, max_eval: int
     max_train = max_train or profile.pick(smoke=32, cpu=320, gpu=2000)
     ds = data.load_dataset(dataset, profile=profile, max_train=10**9,
                            max_eval=max_eval or profile.pick(smoke=16, cpu=200, gpu=1000))
+    if "label" not in ds["train"].column_names:
+        raise FtkitError(f"dataset {dataset!r} has no labels: this task needs text,label data such as 'sms-spam'")
     ds["train"] = balanced(ds["train"], max_train)
     words = ds["train"].features["label"].names
     return ds, words, instruction(words)

@@ -107,3 +107,8 @@ def test_load_task_balances_training_only():
     assert (len(ds["train"]), len(ds["test"])) == (320, 200)
     assert ds["train"]["label"].count(1) == 160
     assert ds["test"]["label"].count(1) == 26  # the real mix: 13% spam
+
+
+def test_load_task_needs_labels():
+    message = one_line_error(lambda: lm.load_task("qa", ftkit.get_profile("smoke")))
+    assert "has no labels" in message
