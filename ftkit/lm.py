@@ -20,9 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from transformers import DataCollatorForSeq2Seq
-from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from . import data
+from . import data, train
 from .errors import FtkitError
 from .metrics import classification_metrics
 from .runtime import autocast
@@ -86,13 +85,9 @@ def encode(ds, tokenizer, instruction: str, label_words, max_length: int = 96):
 
 
 def loader(encoded, tokenizer, batch_size: int, shuffle: bool = True, seed: int = 0) -> DataLoader:
-    """Batches of similar length (little padding), shuffled; labels padded with -100."""
-    lengths = [len(ids) for ids in encoded["input_ids"]]
-    sampler = (LengthGroupedSampler(batch_size, lengths=lengths, generator=torch.Generator().manual_seed(seed))
-               if shuffle else sorted(range(len(lengths)), key=lengths.__getitem__))
-    return DataLoader(encoded, batch_size=batch_size, sampler=sampler,
-                      collate_fn=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100,
-                                                              pad_to_multiple_of=16))
+    """``train.loader``'s length-grouped batches, with labels padded by -100."""
+    return train.loader(encoded, tokenizer, batch_size, shuffle, seed, collate_fn=DataCollatorForSeq2Seq(
+        tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=16))
 
 
 def _batches(tokenizer, ds, instruction, batch_size, max_length, side):
@@ -131,15 +126,20 @@ def generate_labels(model, tokenizer, ds, instruction: str, *, device, max_new_t
     return answers
 
 
+def _last_logits(model, batch):
+    """Each row's logits at its last real token (right padding); a soft prompt's extra front positions allowed."""
+    logits = model(**batch).logits
+    last = batch["attention_mask"].sum(1) - 1 + (logits.shape[1] - batch["input_ids"].shape[1])
+    return logits[torch.arange(len(last)), last]
+
+
 def _greedy(model, tokenizer, batch, max_new_tokens):
     """Greedy decoding by plain forward passes (no KV cache): each row's next token read at its last token."""
     seqs = [ids[mask.bool()].tolist() for ids, mask in zip(batch["input_ids"], batch["attention_mask"])]
     new = [[] for _ in seqs]
     for _ in range(max_new_tokens):
         padded = tokenizer.pad({"input_ids": [s + n for s, n in zip(seqs, new)]}, return_tensors="pt").to(batch["input_ids"].device)
-        logits = model(**padded).logits
-        last = padded["attention_mask"].sum(1) - 1 + (logits.shape[1] - padded["input_ids"].shape[1])
-        for row, token in enumerate(logits[torch.arange(len(seqs)), last].argmax(-1).tolist()):
+        for row, token in enumerate(_last_logits(model, padded).argmax(-1).tolist()):
             if not new[row] or new[row][-1] != tokenizer.eos_token_id:
                 new[row].append(token)
         if all(n[-1] == tokenizer.eos_token_id for n in new):
@@ -180,9 +180,6 @@ def verbalizer_logits(model, tokenizer, ds, instruction: str, label_words, *, de
     for rows, batch in _batches(tokenizer, ds, instruction, batch_size, max_length, side="right"):
         batch = batch.to(device)
         with autocast(device, bf16):
-            logits = model(**batch).logits
-        # a soft prompt adds positions in front; the last prompt token is then that much further right
-        last = batch["attention_mask"].sum(1) - 1 + (logits.shape[1] - batch["input_ids"].shape[1])
-        picked = logits[torch.arange(len(rows)), last.cpu()][:, token_ids.to(logits.device)]
+            picked = _last_logits(model, batch)[:, token_ids.to(device)]
         result[rows] = picked.float().cpu().numpy()
     return result

@@ -97,14 +97,18 @@ def _from_pretrained(loader, name: str, **kwargs):
             f"with safetensors weights, or a hub model reachable from here ({str(e).splitlines()[0]})") from None
 
 
+def _tokenizer_name(name: str) -> str:
+    return _TINY_CONFIGS[name][0] if name in _TINY_CONFIGS else name  # tiny models share the real ones'
+
+
 def tokenizer_source(name: str) -> str:
-    """Where a model's tokenizer loads from (tiny models share the real ones')."""
-    return model_path(_TINY_CONFIGS[name][0] if name in _TINY_CONFIGS else name)
+    """Where a model's tokenizer loads from (a folder for built-in names)."""
+    return model_path(_tokenizer_name(name))
 
 
 def load_tokenizer(name: str):
     """Tokenizer for a built-in name (tiny models share the real ones'), hub ID or folder."""
-    tok = _from_pretrained(AutoTokenizer, _TINY_CONFIGS[name][0] if name in _TINY_CONFIGS else name)
+    tok = _from_pretrained(AutoTokenizer, _tokenizer_name(name))
     if tok.pad_token is None:  # causal LMs often have none; padding with EOS is the usual choice
         tok.pad_token = tok.eos_token
     return tok

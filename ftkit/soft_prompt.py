@@ -8,7 +8,10 @@ Only ``tuned.prompt`` trains: ``num_virtual_tokens x hidden`` numbers.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 
@@ -42,8 +45,5 @@ class SoftPrompt(nn.Module):
 
     def save_pretrained(self, folder) -> None:
         """The prompt alone (what ``train.fit(best_dir=...)`` and users save)."""
-        from pathlib import Path
-
-        from safetensors.torch import save_file
         Path(folder).mkdir(parents=True, exist_ok=True)
         save_file({"prompt": self.prompt.detach().cpu().contiguous()}, str(Path(folder) / "soft_prompt.safetensors"))

@@ -29,7 +29,8 @@ def tokenize(ds, tokenizer, max_length: int):
                   remove_columns=[c for c in ds.column_names if c not in keep])
 
 
-def loader(tokenized, tokenizer, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+def loader(tokenized, tokenizer, batch_size: int, shuffle: bool, seed: int = 0, collate_fn=None) -> DataLoader:
+    """Batches of similar length; ``collate_fn`` pads them (default: ``DataCollatorWithPadding``)."""
     lengths = [len(ids) for ids in tokenized["input_ids"]]
     sampler = None
     if shuffle:  # random batches of similar length: little padding, still shuffled every epoch
@@ -39,7 +40,8 @@ def loader(tokenized, tokenizer, batch_size: int, shuffle: bool, seed: int = 0) 
         sampler = sorted(range(len(lengths)), key=lengths.__getitem__)
     if "label" in tokenized.column_names:
         tokenized = tokenized.rename_column("label", "labels")
-    return DataLoader(tokenized, batch_size=batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer))
+    return DataLoader(tokenized, batch_size=batch_size, sampler=sampler,
+                      collate_fn=collate_fn or DataCollatorWithPadding(tokenizer))
 
 
 def decay_groups(named_params, weight_decay: float, **options) -> list[dict]:
