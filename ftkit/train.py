@@ -11,11 +11,13 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
+from transformers import DataCollatorWithPadding, get_scheduler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from . import batching, schedules
 from . import metrics as ftmetrics
 from .runtime import autocast
 
@@ -63,39 +65,56 @@ def optimizer_groups(model, weight_decay: float, frozen_too: bool = False) -> li
 def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, device, max_length: int = 128,
         weight_decay: float = 0.01, warmup: float = 0.1, max_grad_norm: float = 1.0, seed: int = 0,
         eval_ds=None, bf16: bool = True, param_groups=None, on_epoch_start=None, best_dir=None,
-        best_metric: str = "macro_f1") -> list[dict]:
-    """Train in place with AdamW, linear warmup then decay, clipping; returns one record per epoch.
+        best_metric: str = "macro_f1", schedule="linear", label_smoothing: float = 0.0,
+        early_stopping=None, accumulate: int = 1) -> list[dict]:
+    """Train in place with AdamW, linear warmup then decay, clipping; returns one record per epoch, each
+    with the epoch's mean training loss, its per-step losses and learning rates, and validation metrics.
 
     ``train_ds``: a labelled dataset (tokenized here), or a ready DataLoader of model inputs with labels
     (``lm.loader`` makes one for a causal LM).
     ``param_groups``: optimizer groups (default: ``optimizer_groups``); a group may set its own "lr".
     ``on_epoch_start(epoch)``: called before each epoch (gradual unfreezing uses it).
     ``best_dir``: save the model there (safetensors) whenever the validation ``best_metric`` improves.
+    ``schedule``: a transformers scheduler name ("linear", "cosine", "constant", "constant_with_warmup"), or
+    ``schedule(optimizer, warmup_steps, total_steps)`` returning a scheduler (the range test uses one).
+    ``label_smoothing``: cross-entropy with smoothed targets instead of the model's own loss (classifiers).
+    ``early_stopping``: an ``early_stopping.EarlyStopping``, asked after each validation whether to stop.
+    ``accumulate``: micro-batches of ``batch_size`` per optimizer step (gradient accumulation).
     """
     model.to(device)
     train = train_ds if isinstance(train_ds, DataLoader) else loader(
         tokenize(train_ds, tokenizer, max_length), tokenizer, batch_size, shuffle=True, seed=seed)
     opt = torch.optim.AdamW(param_groups or optimizer_groups(model, weight_decay), lr=lr)
-    total = epochs * len(train)
-    sched = get_linear_schedule_with_warmup(opt, math.ceil(warmup * total), total)
+    total = epochs * math.ceil(len(train) / accumulate)
+    make = schedule if callable(schedule) else lambda o, w, t: get_scheduler(schedules.check(schedule), o, w, t)
+    sched = make(opt, math.ceil(warmup * total), total)
     history, best = [], -math.inf
     for epoch in range(1, epochs + 1):
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         model.train()
-        losses = []
+        losses, lrs = [], []
         trainable = [p for p in model.parameters() if p.requires_grad]
-        for batch in tqdm(train, desc=f"epoch {epoch}/{epochs}", leave=False):
-            batch = {k: v.to(device) for k, v in batch.items()}
-            with autocast(device, bf16):
-                loss = model(**batch).loss
-            loss.backward()
+        for group in _groups(tqdm(train, desc=f"epoch {epoch}/{epochs}", leave=False), accumulate):
+            # k micro-batches, one optimizer step; each loss weighted by its share of the examples (or of
+            # the label tokens of a causal LM), so the gradient is the big batch's (see batching.py)
+            counts = [batching.items(b, "tokens" if b["labels"].dim() == 2 else "examples") for b in group]
+            step_loss = 0.0
+            for batch, n in zip(group, counts):
+                batch = {k: v.to(device) for k, v in batch.items()}
+                with autocast(device, bf16):
+                    out = model(**batch)
+                loss = out.loss if not label_smoothing else F.cross_entropy(
+                    out.logits.float(), batch["labels"], label_smoothing=label_smoothing)
+                (loss * (n / sum(counts))).backward()
+                step_loss += loss.item() * n / sum(counts)
             torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
+            lrs.append(opt.param_groups[0]["lr"])
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-        record = {"epoch": epoch, "train_loss": float(np.mean(losses))}
+            losses.append(step_loss)
+        record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "step_losses": losses, "step_lrs": lrs}
         if eval_ds is not None:
             record.update({f"val_{k}": v for k, v in evaluate(model, tokenizer, eval_ds, device=device,
                                                               batch_size=batch_size * 2,
@@ -105,8 +124,25 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
                 model.save_pretrained(best_dir)  # safetensors
                 record["saved"] = True
         history.append(record)
-        print(", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        print(", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
+                        if not isinstance(v, list)))
+        if early_stopping is not None and early_stopping.step(record, model):
+            print(f"early stopping: no improvement of {early_stopping.monitor} for {early_stopping.patience} "
+                  f"epochs, best at epoch {early_stopping.best_epoch}")
+            break
     return history
+
+
+def _groups(batches, k: int):
+    """Consecutive runs of ``k`` batches (the last run may be shorter)."""
+    group = []
+    for batch in batches:
+        group.append(batch)
+        if len(group) == k:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 @torch.inference_mode()
@@ -132,7 +168,10 @@ def predict(model, tokenizer, ds, *, device, batch_size: int = 64, max_length: i
 
 def evaluate(model, tokenizer, ds, *, device, batch_size: int = 64, max_length: int = 128,
              bf16: bool = True) -> dict:
-    """Accuracy, macro F1 and F1 on ``ds`` (computed by the local evaluate modules)."""
+    """Accuracy, macro F1 and F1 on ``ds`` (computed by the local evaluate modules), and the mean
+    cross-entropy loss."""
     logits = predict(model, tokenizer, ds, device=device, batch_size=batch_size, max_length=max_length, bf16=bf16)
     num_labels = logits.shape[-1]
-    return ftmetrics.classification_metrics(logits.argmax(-1).tolist(), list(ds["label"]), num_labels)
+    scores = ftmetrics.classification_metrics(logits.argmax(-1).tolist(), list(ds["label"]), num_labels)
+    loss = F.cross_entropy(torch.from_numpy(logits), torch.tensor(list(ds["label"]))).item()
+    return {**scores, "loss": loss}

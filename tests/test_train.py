@@ -38,14 +38,19 @@ def test_fit_returns_one_finite_record_per_epoch(smoke_data):
     _, _, history = fit_tiny(smoke_data, epochs=3)
     assert [r["epoch"] for r in history] == [1, 2, 3]
     for record in history:
-        assert set(record) == {"epoch", "train_loss"}
+        assert set(record) == {"epoch", "train_loss", "step_losses", "step_lrs"}
         assert math.isfinite(record["train_loss"]) and record["train_loss"] > 0
+        # 48 training examples in batches of 16: 3 steps an epoch, the mean of which is the epoch's loss
+        assert len(record["step_losses"]) == len(record["step_lrs"]) == 3
+        assert record["train_loss"] == pytest.approx(sum(record["step_losses"]) / 3)
 
 
 def test_fit_with_eval_ds_adds_validation_metrics(smoke_data):
     _, _, history = fit_tiny(smoke_data, epochs=1, eval_ds=smoke_data["validation"])
     (record,) = history
-    assert set(record) == {"epoch", "train_loss", "val_accuracy", "val_macro_f1", "val_f1"}
+    assert set(record) == {"epoch", "train_loss", "step_losses", "step_lrs", "val_accuracy", "val_macro_f1",
+                           "val_f1", "val_loss"}
+    assert math.isfinite(record["val_loss"]) and record["val_loss"] > 0
     for key in ("val_accuracy", "val_macro_f1", "val_f1"):
         assert 0.0 <= record[key] <= 1.0
     # accuracy on 32 examples is a multiple of 1/32
@@ -95,10 +100,13 @@ def test_predict_keeps_dataset_order(smoke_data):
 def test_evaluate_matches_predict(smoke_data):
     model, tok = tiny_bert()
     ds = smoke_data["test"]
-    predictions = train.predict(model, tok, ds, device=CPU).argmax(-1)
+    logits = train.predict(model, tok, ds, device=CPU)
     got = train.evaluate(model, tok, ds, device=CPU)
-    assert set(got) == {"accuracy", "macro_f1", "f1"}
-    assert got["accuracy"] == float(np.mean(predictions == np.array(ds["label"])))
+    assert set(got) == {"accuracy", "macro_f1", "f1", "loss"}
+    assert got["accuracy"] == float(np.mean(logits.argmax(-1) == np.array(ds["label"])))
+    picked = logits[np.arange(len(ds)), ds["label"]]
+    log_probs = picked - np.log(np.exp(logits).sum(-1))
+    assert got["loss"] == pytest.approx(-float(np.mean(log_probs)), rel=1e-5)
 
 
 def test_predict_on_unlabelled_texts():

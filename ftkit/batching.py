@@ -1,0 +1,89 @@
+"""Gradient accumulation done exactly, and what a batch size costs in memory and time (notebook 10).
+
+Accumulating k micro-batches must give the gradient of the one big batch. Averaging the k micro-batch
+losses (``loss / k``) gets it right only when every micro-batch counts the same: it is wrong when the last
+micro-batch is smaller, and for a causal LM, whose loss is a mean over tokens, whenever micro-batches hold
+different numbers of tokens. The right weight of a micro-batch is its share of the big batch's examples
+(classification) or of its label tokens (causal LM); transformers' Trainer does the same with
+``num_items_in_batch``. These helpers exist to show and test that; ``train.fit`` steps once per batch.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .runtime import autocast
+
+
+def items(batch: dict, unit: str) -> int:
+    """What a micro-batch's mean loss averages over: its examples, or its label tokens (after the
+    one-position shift of causal LMs, and not the -100 ones)."""
+    if unit == "examples":
+        return len(batch["labels"])
+    if unit == "tokens":
+        return int((batch["labels"][:, 1:] != -100).sum())
+    raise ValueError(f"unit must be 'examples' or 'tokens', got {unit!r}")
+
+
+def gradients(model) -> dict:
+    """A copy of every trainable parameter's gradient."""
+    return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.requires_grad and p.grad is not None}
+
+
+def accumulated_gradients(model, micro_batches: list[dict], weighting: str = "exact", unit: str = "examples") -> dict:
+    """The gradient after backward on each micro-batch in turn, the losses weighted by
+    ``"exact"``: n_i / N (n_i examples or label tokens of N in all), or ``"naive"``: 1 / k."""
+    model.zero_grad(set_to_none=True)
+    counts = [items(b, unit) for b in micro_batches]
+    for batch, n in zip(micro_batches, counts):
+        loss = model(**batch).loss
+        weight = n / sum(counts) if weighting == "exact" else 1 / len(micro_batches)
+        (loss * weight).backward()
+    grads = gradients(model)
+    model.zero_grad(set_to_none=True)
+    return grads
+
+
+def max_abs_diff(a: dict, b: dict) -> float:
+    """Largest absolute difference between two gradients (the same parameters)."""
+    return max((a[n] - b[n]).abs().max().item() for n in a)
+
+
+def activation_mb(model, batch: dict, bf16: bool = False) -> float:
+    """Megabytes the forward pass keeps for the backward pass (activations; the weights it saves are not
+    counted). On a CPU, where torch reports no peak, this is the part of memory that grows with the batch."""
+    weights = {p.data_ptr() for p in model.parameters()}
+    seen, total = set(), 0
+
+    def pack(t):
+        nonlocal total
+        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+        if key[0] not in weights and key not in seen:
+            seen.add(key)
+            total += key[1]
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast(next(model.parameters()).device, bf16):
+        model(**batch).loss
+    return total / 2**20
+
+
+def step_seconds(model, batch: dict, optimizer, steps: int = 3, bf16: bool = True) -> float:
+    """Median seconds of a training step (forward, backward, optimizer) on one batch, after a warm-up step."""
+    device = next(model.parameters()).device
+    times = []
+    for i in range(steps + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        with autocast(device, bf16):
+            loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i:
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
