@@ -4,6 +4,8 @@ One module, one job: ``profiles`` (smoke/cpu/gpu), ``models`` and ``data`` (offl
 ``metrics`` (local evaluate modules), ``train`` (the training recipe), ``generate`` (chat),
 ``lm`` (a labelled task for a causal LM), ``lora`` (LoRA counts and checks), ``soft_prompt`` (prompt tuning
 written out), ``adapters``, ``freezing`` and ``baselines`` (the techniques of notebooks 02-03),
+``quality`` and ``augment`` (data cleaning and augmentation), ``schedules`` (learning-rate schedules, the range
+test), ``batching`` (exact gradient accumulation, batch costs), ``early_stopping``, ``sweep`` (runs over seeds),
 ``experiment`` (a notebook run and its results.json), ``params`` (checked parameters),
 ``runtime`` (device, precision, seeds, memory), ``cache`` (converted models), ``summary`` (run tables).
 """

@@ -13,7 +13,25 @@ import time
 
 import torch
 
+from .errors import FtkitError
 from .runtime import autocast
+
+
+def accumulation_steps(effective_batch: int, micro_batch: int) -> int:
+    """How many micro-batches make one effective batch; a one-line error when they do not divide."""
+    if effective_batch % micro_batch:
+        raise FtkitError(f"effective_batch {effective_batch} is not a multiple of micro_batch {micro_batch}: "
+                         f"e.g. -p effective_batch {micro_batch * max(1, effective_batch // micro_batch)}")
+    return effective_batch // micro_batch
+
+
+def split(rows, sizes: list[int], collate) -> list[dict]:
+    """Consecutive micro-batches of the given sizes from a list (or dataset) of examples, each collated."""
+    out, start = [], 0
+    for n in sizes:
+        out.append(collate([rows[i] for i in range(start, start + n)]))
+        start += n
+    return out
 
 
 def items(batch: dict, unit: str) -> int:
@@ -69,21 +87,26 @@ def activation_mb(model, batch: dict, bf16: bool = False) -> float:
     return total / 2**20
 
 
-def step_seconds(model, batch: dict, optimizer, steps: int = 3, bf16: bool = True) -> float:
-    """Median seconds of a training step (forward, backward, optimizer) on one batch, after a warm-up step."""
+def step_seconds(model, micro_batches: list[dict], optimizer, steps: int = 3, bf16: bool = True) -> dict:
+    """Median seconds of a training step (forward and backward on each micro-batch, one optimizer step),
+    after a warm-up step; on CUDA also the peak memory allocated (MB)."""
     device = next(model.parameters()).device
     times = []
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     for i in range(steps + 1):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        with autocast(device, bf16):
-            loss = model(**batch).loss
-        loss.backward()
+        for batch in micro_batches:
+            with autocast(device, bf16):
+                loss = model(**batch).loss
+            (loss / len(micro_batches)).backward()  # equal micro-batches here: 1/k is their exact weight
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if i:
             times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return {"seconds": sorted(times)[len(times) // 2], "peak_mb": peak}

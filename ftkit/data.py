@@ -38,6 +38,16 @@ def describe(name: str) -> str:
 def load_dataset(name: str, *, max_train: int | None = None, max_eval: int | None = None,
                  profile=None) -> datasets.DatasetDict:
     """Splits ``train``/``validation``/``test`` of a built-in dataset or a file; caps from the profile."""
+    df, task, labels = frame(name)
+    if profile is not None:
+        max_train = max_train or profile.max_train
+        max_eval = max_eval or profile.max_eval
+    parts = split(df, stratify=task == "classification", group="title" if task == "text" else None)
+    return _to_dataset_dict(parts, labels, max_train, max_eval)
+
+
+def frame(name: str):
+    """(DataFrame, task, labels) of a built-in dataset, raw, or of the user's own file."""
     if not isinstance(name, str) or not name.strip():
         raise FtkitError(f"parameter 'dataset' must be a dataset name or a file path, got {name!r}")
     if name in sources.SOURCES:
@@ -45,17 +55,16 @@ def load_dataset(name: str, *, max_train: int | None = None, max_eval: int | Non
         df = cache.frame(name, src.read) if name == "wikipedia" else src.read()
         if name == "qa":
             df = df.drop_duplicates(["prompt", "response"]).reset_index(drop=True)
-        task, labels = src.task, src.labels
-    elif Path(name).suffix.lower() in FILE_TYPES or Path(name).exists():
-        df, task, labels = read_file(name)
-    else:
-        raise FtkitError(f"unknown dataset {name!r}: choose one of {', '.join(sorted(BUILTIN))}, or give "
-                         f"the path of a {'/'.join(t[1:] for t in FILE_TYPES)} file")
-    if profile is not None:
-        max_train = max_train or profile.max_train
-        max_eval = max_eval or profile.max_eval
-    parts = split(df, stratify=task == "classification", group="title" if task == "text" else None)
-    return _to_dataset_dict(parts, labels, max_train, max_eval)
+        return df, src.task, src.labels
+    if Path(name).suffix.lower() in FILE_TYPES or Path(name).exists():
+        return read_file(name)
+    raise FtkitError(f"unknown dataset {name!r}: choose one of {', '.join(sorted(BUILTIN))}, or give "
+                     f"the path of a {'/'.join(t[1:] for t in FILE_TYPES)} file")
+
+
+def from_frame(df: pd.DataFrame, labels=(), *, max_train: int | None = None, max_eval: int | None = None):
+    """Fixed train/validation/test splits of a classification frame (``text``, ``label``), e.g. after cleaning."""
+    return _to_dataset_dict(split(df, stratify=True), labels, max_train, max_eval)
 
 
 def read_file(path: str):

@@ -21,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 import transformers
-from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer,
-                          BertConfig, LlamaConfig)
+from transformers import (AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification,
+                          AutoTokenizer, BertConfig, LlamaConfig, MarianConfig)
 
 from . import cache
 from .errors import FtkitError
@@ -42,6 +42,13 @@ _TINY_CONFIGS = {
         num_key_value_heads=2, head_dim=16, intermediate_size=128, max_position_embeddings=2048,
         tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id)),
+    # not a built-in name: the smoke profile's stand-in for a hub translation model (encoder-decoder), with
+    # MiniLM's tokenizer, for the back-translation code path
+    "tiny-marian": ("minilm", lambda tok: MarianConfig(
+        vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id, eos_token_id=tok.sep_token_id, decoder_start_token_id=tok.cls_token_id,
+        forced_eos_token_id=tok.sep_token_id)),
 }
 
 
@@ -124,14 +131,15 @@ def _tiny(name: str, head, tok, **config_kwargs):
 
 
 def load_classifier(name: str, num_labels: int, labels=None, **kwargs):
-    """(model, tokenizer) for sequence classification with a new head of ``num_labels`` outputs."""
+    """(model, tokenizer) for sequence classification with a new head of ``num_labels`` outputs; ``kwargs``
+    override the configuration (e.g. ``hidden_dropout_prob=0.0``) or go to ``from_pretrained``."""
     tok = load_tokenizer(name)
     extra = {"num_labels": num_labels, "pad_token_id": tok.pad_token_id}
     if labels is not None:
         extra["id2label"] = dict(enumerate(labels))
         extra["label2id"] = {label: i for i, label in enumerate(labels)}
     if name in _TINY_CONFIGS:
-        model = _tiny(name, AutoModelForSequenceClassification, tok, **extra)
+        model = _tiny(name, AutoModelForSequenceClassification, tok, **extra, **kwargs)
     else:
         model = _from_pretrained(AutoModelForSequenceClassification, name, use_safetensors=True,
                                  **extra, **kwargs)
@@ -157,6 +165,18 @@ def load_causal_lm(name: str, **kwargs):
     return _from_pretrained(AutoModelForCausalLM, name, use_safetensors=True, **kwargs), tok
 
 
+def load_seq2seq(name: str, **kwargs):
+    """(model, tokenizer) for an encoder-decoder model, e.g. a translation model from the hub
+    (``Helsinki-NLP/opus-mt-en-fr``); ``tiny-marian`` is a random-weight stand-in built here."""
+    tok = load_tokenizer(name)
+    if name == "tiny-marian":
+        return _tiny(name, AutoModelForSeq2SeqLM, tok), tok
+    if name in BUILTIN:
+        raise FtkitError(f"model {name!r} is not a translation model: give a hub ID such as "
+                         "'Helsinki-NLP/opus-mt-en-fr', or 'tiny-marian' to check the code path")
+    return _from_pretrained(AutoModelForSeq2SeqLM, name, use_safetensors=True, **kwargs), tok
+
+
 CAUSAL = ("smollm2-135m-instruct", "tiny-llama")
 
 
@@ -180,4 +200,4 @@ def count_params(model) -> tuple[int, int]:
 
 
 __all__ = ["BUILTIN", "REAL", "TINY", "CAUSAL", "catalogue", "SMOKE_STANDIN", "resolve_name", "model_path", "load_tokenizer",
-           "load_classifier", "load_causal_lm", "count_params"]
+           "load_classifier", "load_causal_lm", "load_seq2seq", "count_params"]

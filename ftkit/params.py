@@ -30,6 +30,15 @@ RULES = {
     "lora_dropout": ("float", lambda v: 0 <= v < 1, ">= 0 and < 1", "-p lora_dropout 0.1"),
     "weight_decay": ("float", lambda v: v >= 0, ">= 0", "-p weight_decay 0.01"),
     "warmup": ("float", lambda v: 0 <= v < 1, ">= 0 and < 1", "-p warmup 0.1"),
+    "effective_batch": ("int", lambda v: v >= 1, ">= 1", "-p effective_batch 32"),
+    "micro_batch": ("int", lambda v: v >= 1, ">= 1", "-p micro_batch 8"),
+    "patience": ("int", lambda v: v >= 1, ">= 1", "-p patience 2"),
+    "min_delta": ("float", lambda v: v >= 0, ">= 0", "-p min_delta 0.001"),
+    "dropout": ("float", lambda v: 0 <= v < 1, ">= 0 and < 1", "-p dropout 0.1"),
+    "label_smoothing": ("float", lambda v: 0 <= v < 1, ">= 0 and < 1", "-p label_smoothing 0.1"),
+    "n_seeds": ("int", lambda v: v >= 1, ">= 1", "-p n_seeds 3"),
+    "synonym_p": ("float", lambda v: 0 < v <= 1, "> 0 and <= 1", "-p synonym_p 0.15"),
+    "n_low": ("int", lambda v: v >= 10, ">= 10", "-p n_low 100"),
     "max_new_tokens": ("int", lambda v: v >= 1, ">= 1", "-p max_new_tokens 32"),
 }
 

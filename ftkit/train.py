@@ -66,7 +66,7 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
         weight_decay: float = 0.01, warmup: float = 0.1, max_grad_norm: float = 1.0, seed: int = 0,
         eval_ds=None, bf16: bool = True, param_groups=None, on_epoch_start=None, best_dir=None,
         best_metric: str = "macro_f1", schedule="linear", label_smoothing: float = 0.0,
-        early_stopping=None, accumulate: int = 1) -> list[dict]:
+        early_stopping=None, accumulate: int = 1, log: bool = True) -> list[dict]:
     """Train in place with AdamW, linear warmup then decay, clipping; returns one record per epoch, each
     with the epoch's mean training loss, its per-step losses and learning rates, and validation metrics.
 
@@ -80,6 +80,7 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
     ``label_smoothing``: cross-entropy with smoothed targets instead of the model's own loss (classifiers).
     ``early_stopping``: an ``early_stopping.EarlyStopping``, asked after each validation whether to stop.
     ``accumulate``: micro-batches of ``batch_size`` per optimizer step (gradient accumulation).
+    ``log``: a progress bar and one line per epoch (off for the many short runs of a sweep).
     """
     model.to(device)
     train = train_ds if isinstance(train_ds, DataLoader) else loader(
@@ -95,7 +96,8 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
         model.train()
         losses, lrs = [], []
         trainable = [p for p in model.parameters() if p.requires_grad]
-        for group in _groups(tqdm(train, desc=f"epoch {epoch}/{epochs}", leave=False), accumulate):
+        bar = tqdm(train, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not log)
+        for group in _groups(bar, accumulate):
             # k micro-batches, one optimizer step; each loss weighted by its share of the examples (or of
             # the label tokens of a causal LM), so the gradient is the big batch's (see batching.py)
             counts = [batching.items(b, "tokens" if b["labels"].dim() == 2 else "examples") for b in group]
@@ -124,11 +126,13 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
                 model.save_pretrained(best_dir)  # safetensors
                 record["saved"] = True
         history.append(record)
-        print(", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
-                        if not isinstance(v, list)))
+        if log:
+            print(", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
+                            if not isinstance(v, list)))
         if early_stopping is not None and early_stopping.step(record, model):
-            print(f"early stopping: no improvement of {early_stopping.monitor} for {early_stopping.patience} "
-                  f"epochs, best at epoch {early_stopping.best_epoch}")
+            if log:
+                print(f"early stopping: no improvement of {early_stopping.monitor} for {early_stopping.patience} "
+                      f"epochs, best at epoch {early_stopping.best_epoch}")
             break
     return history
 

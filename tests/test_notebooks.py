@@ -101,7 +101,16 @@ BAD_LATER = [
     ("05", {"num_virtual_tokens": 0}, "parameter 'num_virtual_tokens' must be >= 1"),
     ("06", {"encoder_hidden_size": "big"}, "parameter 'encoder_hidden_size' must be an integer"),
     ("07", {"lr": 0}, "parameter 'lr' must be > 0"),
+    ("08", {"n_low": 5}, "parameter 'n_low' must be >= 10"),
+    ("08", {"lm_model": "no-such-lm"}, "cannot load model 'no-such-lm'"),
+    ("08", {"dataset": "wikipedia"}, "dataset 'wikipedia' has no labels"),
+    ("09", {"rates": [1e-4, "fast"]}, "parameter 'lr' must be a number, got 'fast'"),
+    ("09", {"schedules": ["step"]}, "unknown schedule 'step': choose one of constant, constant_with_warmup, cosine"),
+    ("10", {"micro_batch": 5}, "effective_batch 32 is not a multiple of micro_batch 5"),
+    ("11", {"patience": 0}, "parameter 'patience' must be >= 1"),
+    ("11", {"label_smoothing": 1.5}, "parameter 'label_smoothing' must be >= 0 and < 1"),
 ]
+TRAINS = re.compile(r"train\.fit\(|classifier_run\(|trainer\.train\(")  # the cells that start training
 BAD_CASES = [(QUICKSTART, p, m) for p, m in BAD_PARAMETERS] + [
     (next(nb for nb in NOTEBOOKS if nb.name.startswith(prefix)), p, m) for prefix, p, m in BAD_LATER]
 
@@ -116,7 +125,7 @@ def test_bad_parameter_stops_before_training_with_one_line(notebook, params, mes
     assert message in err.evalue and "\n" not in err.evalue
     assert len(err.traceback) == 1, "the reader sees one line, not a traceback"
     cells = nbformat.read(tmp_path / notebook.name, as_version=4).cells
-    train_cell = next(i for i, c in enumerate(cells) if "train.fit(" in c.source)
+    train_cell = next(i for i, c in enumerate(cells) if c.cell_type == "code" and TRAINS.search(c.source))
     assert err.cell_index < train_cell, "stopped before training"
     assert not (tmp_path / notebook.stem / "results.json").exists()
 

@@ -27,11 +27,7 @@ def tiny_bert():
 
 def micro_batches(tok, ds, sizes):
     rows = train.tokenize(ds, tok, 64).rename_column("label", "labels")
-    collate, out, start = DataCollatorWithPadding(tok), [], 0
-    for n in sizes:
-        out.append(collate([rows[i] for i in range(start, start + n)]))
-        start += n
-    return out
+    return batching.split(rows, sizes, DataCollatorWithPadding(tok))
 
 
 # ---------------------------------------------------------------- schedules
@@ -102,6 +98,19 @@ def test_fit_with_accumulation_steps_once_per_group(data):
     model, tok = tiny_bert()
     history = train.fit(model, tok, data["train"], epochs=1, lr=1e-3, batch_size=4, accumulate=4, device=CPU)
     assert len(history[0]["step_losses"]) == 3  # 48 examples, 12 micro-batches of 4, 3 steps
+
+
+def test_accumulation_steps():
+    assert batching.accumulation_steps(32, 8) == 4
+    with pytest.raises(ftkit.FtkitError, match="effective_batch 30 is not a multiple of micro_batch 8"):
+        batching.accumulation_steps(30, 8)
+
+
+def test_step_seconds_measures_a_step(data):
+    model, tok = tiny_bert()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    got = batching.step_seconds(model, micro_batches(tok, data["train"], [4, 4]), opt, steps=2)
+    assert got["seconds"] > 0 and got["peak_mb"] is None  # no CUDA here
 
 
 def test_activation_memory_grows_with_the_batch(data):
