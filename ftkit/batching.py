@@ -5,7 +5,8 @@ losses (``loss / k``) gets it right only when every micro-batch counts the same:
 micro-batch is smaller, and for a causal LM, whose loss is a mean over tokens, whenever micro-batches hold
 different numbers of tokens. The right weight of a micro-batch is its share of the big batch's examples
 (classification) or of its label tokens (causal LM); transformers' Trainer does the same with
-``num_items_in_batch``. These helpers exist to show and test that; ``train.fit`` steps once per batch.
+``num_items_in_batch``. These helpers show and test that; ``train.fit(accumulate=k)`` weights its
+micro-batches the same way, through ``items``.
 """
 from __future__ import annotations
 
