@@ -17,8 +17,9 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, get_scheduler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from . import batching, schedules
+from . import batching, checkpoint, schedules
 from . import metrics as ftmetrics
+from .errors import FtkitError
 from .runtime import autocast
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
@@ -66,7 +67,8 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
         weight_decay: float = 0.01, warmup: float = 0.1, max_grad_norm: float = 1.0, seed: int = 0,
         eval_ds=None, bf16: bool = True, param_groups=None, on_epoch_start=None, best_dir=None,
         best_metric: str = "macro_f1", schedule="linear", label_smoothing: float = 0.0,
-        early_stopping=None, accumulate: int = 1, log: bool = True) -> list[dict]:
+        early_stopping=None, accumulate: int = 1, log: bool = True, checkpoint_dir=None,
+        checkpoint_every: int | None = None) -> list[dict]:
     """Train in place with AdamW, linear warmup then decay, clipping; returns one record per epoch, each
     with the epoch's mean training loss, its per-step losses and learning rates, and validation metrics.
 
@@ -81,8 +83,15 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
     ``early_stopping``: an ``early_stopping.EarlyStopping``, asked after each validation whether to stop.
     ``accumulate``: micro-batches of ``batch_size`` per optimizer step (gradient accumulation).
     ``log``: a progress bar and one line per epoch (off for the many short runs of a sweep).
+    ``checkpoint_dir``: write a checkpoint there at the end of each epoch (and every ``checkpoint_every``
+    optimizer steps), and resume from the latest one found there: a killed run started again with the same
+    arguments ends with the same weights and metrics as a run that was never interrupted (see checkpoint.py).
     """
     model.to(device)
+    if not isinstance(train_ds, DataLoader):
+        check_labels(model, train_ds)
+    if eval_ds is not None:
+        check_labels(model, eval_ds)
     train = train_ds if isinstance(train_ds, DataLoader) else loader(
         tokenize(train_ds, tokenizer, max_length), tokenizer, batch_size, shuffle=True, seed=seed)
     opt = torch.optim.AdamW(param_groups or optimizer_groups(model, weight_decay), lr=lr)
@@ -90,14 +99,48 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
     make = schedule if callable(schedule) else lambda o, w, t: get_scheduler(schedules.check(schedule), o, w, t)
     sched = make(opt, math.ceil(warmup * total), total)
     history, best = [], -math.inf
-    for epoch in range(1, epochs + 1):
+    resume = _resume(checkpoint_dir, model, opt, sched, total, early_stopping, log)
+    first_epoch = 1
+    if resume is not None:
+        history, best, first_epoch = resume["history"], resume["best"], resume["epoch"]
+        if resume["epoch_complete"] or resume.get("stopped"):
+            first_epoch += 1
+        if resume.get("stopped"):
+            return history
+    generator = getattr(getattr(train, "sampler", None), "generator", None)  # the data order's own RNG
+    step = resume["step"] if resume is not None else 0
+
+    def save(epoch, done, epoch_start, losses, lrs, epoch_complete=False, stopped=False):
+        state = {"step": step, "epoch": epoch, "steps_in_epoch": done, "epoch_complete": epoch_complete,
+                 "stopped": stopped, "total_steps": total, "history": history, "best": best,
+                 "losses": losses, "lrs": lrs, "epoch_start": epoch_start}
+        extra = {}
+        if early_stopping is not None:
+            state["early_stopping"] = {k: v for k, v in vars(early_stopping).items() if k != "state"}
+            extra = early_stopping.state or {}
+        checkpoint.save(checkpoint_dir, model=model, optimizer=opt, scheduler=sched, state=state, extra=extra)
+
+    for epoch in range(first_epoch, epochs + 1):
         if on_epoch_start is not None:
-            on_epoch_start(epoch)
+            for e in range(1 if resume is not None and epoch == first_epoch else epoch, epoch + 1):
+                on_epoch_start(e)  # a resumed run replays the earlier epochs' calls (gradual unfreezing)
         model.train()
-        losses, lrs = [], []
+        losses, lrs, skip = [], [], 0
+        mid_epoch = resume is not None and epoch == resume["epoch"] and not resume["epoch_complete"]
+        if mid_epoch:  # the same batches as before the interruption: the epoch's start states, then skip
+            now = checkpoint.rng_state()
+            checkpoint.set_rng_state(_from_json(resume["epoch_start"]["rng"]))
+            checkpoint.set_generator_state(generator, resume["epoch_start"]["generator"])
+            losses, lrs, skip = resume["losses"], resume["lrs"], resume["steps_in_epoch"]
+        epoch_start = {"rng": _to_json(checkpoint.rng_state()), "generator": checkpoint.generator_state(generator)}
         trainable = [p for p in model.parameters() if p.requires_grad]
         bar = tqdm(train, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not log)
-        for group in _groups(bar, accumulate):
+        groups = _groups(bar, accumulate)
+        for _ in range(skip):
+            next(groups)
+        if mid_epoch:
+            checkpoint.set_rng_state(now)  # dropout continues from where the checkpoint left it
+        for group in groups:
             # k micro-batches, one optimizer step; each loss weighted by its share of the examples (or of
             # the label tokens of a causal LM), so the gradient is the big batch's (see batching.py)
             counts = [batching.items(b, "tokens" if b["labels"].dim() == 2 else "examples") for b in group]
@@ -116,6 +159,10 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
             sched.step()
             opt.zero_grad(set_to_none=True)
             losses.append(step_loss)
+            step += 1
+            if checkpoint_dir is not None and checkpoint_every and len(losses) % checkpoint_every == 0 \
+                    and len(losses) < len(train) / accumulate:
+                save(epoch, len(losses), epoch_start, losses, lrs)
         record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "step_losses": losses, "step_lrs": lrs}
         if eval_ds is not None:
             record.update({f"val_{k}": v for k, v in evaluate(model, tokenizer, eval_ds, device=device,
@@ -129,12 +176,58 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
         if log:
             print(", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
                             if not isinstance(v, list)))
-        if early_stopping is not None and early_stopping.step(record, model):
+        stop = early_stopping is not None and early_stopping.step(record, model)
+        if checkpoint_dir is not None:
+            save(epoch, len(losses), epoch_start, losses, lrs, epoch_complete=True, stopped=stop)
+        if stop:
             if log:
                 print(f"early stopping: no improvement of {early_stopping.monitor} for {early_stopping.patience} "
                       f"epochs, best at epoch {early_stopping.best_epoch}")
             break
     return history
+
+
+def _resume(checkpoint_dir, model, opt, sched, total, early_stopping, log) -> dict | None:
+    """The state of the latest checkpoint in ``checkpoint_dir`` (model, optimizer, schedule and RNG restored)."""
+    if checkpoint_dir is None:
+        return None
+    found = checkpoint.load(checkpoint_dir, model=model, optimizer=opt, scheduler=sched)
+    if found is None:
+        return None
+    state, extra = found
+    if state["total_steps"] != total:
+        raise FtkitError(f"the checkpoint in {str(checkpoint_dir)!r} is from a run of {state['total_steps']} steps, "
+                         f"this one has {total}: resume with the same parameters, or give a new output folder")
+    if early_stopping is not None and "early_stopping" in state:
+        vars(early_stopping).update(state["early_stopping"])
+        early_stopping.state = extra or None
+    if log:
+        print(f"resumed from step {state['step']} of {total} (epoch {state['epoch']}) in {checkpoint_dir}")
+    return state
+
+
+def _to_json(rng: dict) -> dict:
+    """Random states as JSON (a checkpoint's state.json carries the epoch's starting states)."""
+    return {"torch": rng["tensors"]["torch"].tolist(), "cuda": [t.tolist() for t in rng["tensors"]["cuda"]],
+            **rng["json"]}
+
+
+def _from_json(rng: dict) -> dict:
+    as_tensor = lambda values: torch.tensor(values, dtype=torch.uint8)  # noqa: E731
+    return {"tensors": {"torch": as_tensor(rng["torch"]), "cuda": [as_tensor(t) for t in rng["cuda"]]},
+            "json": {"python": rng["python"], "numpy": rng["numpy"]}}
+
+
+def check_labels(model, ds) -> None:
+    """Labels the model has classes for, or a one-line error (torch would fail mid-epoch, deep in the loss)."""
+    n = getattr(getattr(model, "config", None), "num_labels", None)
+    if n is None or "label" not in getattr(ds, "column_names", ()) or not len(ds):
+        return
+    labels = ds["label"]
+    low, high = min(labels), max(labels)
+    if low < 0 or high >= n:
+        raise FtkitError(f"the data has labels {low}..{high} but the model has {n} classes (0..{n - 1}): load it "
+                         f"with num_labels={high + 1}, or map the labels to 0..{n - 1}")
 
 
 def _groups(batches, k: int):
