@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -61,6 +62,12 @@ class Experiment:
         _refuse_finished(path)
         return path
 
+    @property
+    def checkpoints(self) -> Path:
+        """Where ``train.fit(checkpoint_dir=...)`` keeps this run's checkpoints: a run killed mid-training and
+        started again with the same ``output_dir`` resumes from them. ``finish`` deletes them."""
+        return self.output_dir / "checkpoints"
+
     def resolve_model(self, name: str) -> str:
         """What this profile loads for a model name (smoke swaps real models for tiny ones)."""
         return models.resolve_name(name, self.profile)
@@ -103,6 +110,7 @@ class Experiment:
             _refuse_finished(self.output_dir)
         finally:
             tmp.unlink()
+        shutil.rmtree(self.checkpoints, ignore_errors=True)  # the run is finished: nothing left to resume
         return result
 
 

@@ -255,3 +255,13 @@ def test_second_finish_on_the_same_output_dir_does_not_overwrite(tmp_path, tiny)
     except FtkitError:
         pass
     assert json.loads((tmp_path / "run" / "results.json").read_text())["seed"] == 1
+
+
+def test_checkpoints_live_in_the_output_dir_until_the_run_finishes(tmp_path):
+    exp = make(tmp_path, model=None, dataset=None)
+    assert exp.checkpoints == tmp_path / "run" / "checkpoints"
+    exp.checkpoints.mkdir(parents=True)
+    (exp.checkpoints / "latest").write_text("step-0000001")
+    assert make(tmp_path, model=None, dataset=None).output_dir == exp.output_dir  # unfinished: resumable
+    exp.finish(metrics={"loss": 1.5}, key_metric="loss")
+    assert not exp.checkpoints.exists() and (exp.output_dir / "results.json").exists()
