@@ -97,23 +97,6 @@ def test_resolve_model_and_load_dataset_follow_the_profile(tmp_path):
     assert [len(ds[s]) for s in ("train", "validation", "test")] == [100, 32, 32]
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    pytest.param(dict(lr="abc"), ["parameter 'lr'", "'abc'"], id="lr-string"),
-    pytest.param(dict(epochs=2.5), ["parameter 'epochs'", "2.5"], id="epochs-float"),
-    pytest.param(dict(lora_r=0), ["parameter 'lora_r'"], id="lora_r-zero"),
-    pytest.param(dict(seed=True), ["parameter 'seed'"], id="seed-bool"),
-    pytest.param(dict(seed=-1), ["parameter 'seed'"], id="seed-negative"),
-    pytest.param(dict(profile="fast"), ["unknown profile 'fast'"], id="profile"),
-    pytest.param(dict(model=""), ["parameter 'model'"], id="model-empty"),
-    pytest.param(dict(dataset="imdb"), ["unknown dataset 'imdb'"], id="dataset-unknown"),
-    pytest.param(dict(output_dir=5), ["parameter 'output_dir'"], id="output_dir-not-a-path"),
-])
-def test_bad_arguments_raise_one_line_errors(tmp_path, kwargs, words):
-    message = one_line_error(lambda: make(tmp_path, **kwargs))
-    for word in words:
-        assert word in message
-
-
 def test_bad_hyper_parameter_raises_before_anything_else(tmp_path):
     # a finished output_dir and a missing data file would both be errors too: lr is reported first,
     # and nothing is created on disk
