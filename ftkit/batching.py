@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from . import checkpoint
 from .errors import FtkitError
 from .runtime import autocast
 
@@ -111,3 +112,42 @@ def step_seconds(model, micro_batches: list[dict], optimizer, steps: int = 3, bf
             times.append(time.perf_counter() - start)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return {"seconds": sorted(times)[len(times) // 2], "peak_mb": peak}
+
+
+def fit_in_memory(model, tokenizer, train_ds, *, effective_batch: int, micro_batch: int | None = None, **fit_args):
+    """``train.fit`` with the largest micro-batch that fits in memory; returns (micro-batch, history).
+
+    Starts at ``micro_batch`` (default: the whole effective batch). On an out-of-memory error it puts the
+    starting weights and random states back, halves the micro-batch (to a divisor of ``effective_batch``) and
+    raises the gradient accumulation to match, so the optimizer still sees batches of ``effective_batch``.
+    accelerate's ``find_executable_batch_size`` does the catching and retrying; only the halving rule is ours.
+    """
+    from accelerate.utils import find_executable_batch_size
+
+    from . import train
+
+    size = micro_batch or effective_batch
+    accumulation_steps(effective_batch, size)  # they must divide
+    start = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    rng = checkpoint.rng_state()  # each attempt starts like the first: same weights, same random draws
+
+    def smaller():
+        nonlocal size
+        size = next((d for d in range(size // 2, 0, -1) if effective_batch % d == 0), 0)
+        if size:
+            print(f"out of memory: retrying with micro-batches of {size} x {effective_batch // size}")
+        return size
+
+    @find_executable_batch_size(starting_batch_size=size, reduce_batch_size_fn=smaller)
+    def attempt(batch_size):
+        model.load_state_dict(start)
+        checkpoint.set_rng_state(rng)
+        return batch_size, train.fit(model, tokenizer, train_ds, batch_size=batch_size,
+                                     accumulate=effective_batch // batch_size, **fit_args)
+    try:
+        return attempt()
+    except RuntimeError as e:
+        if "No executable batch size found" not in str(e):
+            raise
+        raise FtkitError("even a micro-batch of 1 does not fit in memory: lower max_length, or train fewer "
+                         "weights (LoRA), or use a smaller model") from None

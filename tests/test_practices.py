@@ -10,6 +10,7 @@ import ftkit
 from ftkit import batching, runtime, schedules, train
 from ftkit.early_stopping import EarlyStopping
 from ftkit.profiles import PROFILES
+from helpers import one_line_error
 
 CPU = torch.device("cpu")
 
@@ -162,3 +163,38 @@ def test_label_smoothing_changes_the_training_loss(data):
     # the first step sees the same batch and weights: the smoothed loss of 2 classes is
     # (1 - eps/2) * CE + (eps/2) * CE(other class), larger than CE when the model is near uniform
     assert losses[0.0] != losses[0.2] and all(math.isfinite(v) for v in losses.values())
+
+
+# ---------------------------------------------------------------- out of memory: smaller micro-batches, same batch
+
+def _oom_above(model, limit):
+    """Make ``model`` fail like a GPU that is out of memory whenever it trains on more than ``limit`` rows."""
+    def hook(module, args, kwargs):
+        if module.training and kwargs["input_ids"].shape[0] > limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    return model.register_forward_pre_hook(hook, with_kwargs=True)
+
+
+def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(capsys):
+    ds = ftkit.load_dataset("sms-spam", max_train=64, max_eval=16)
+    args = dict(epochs=1, lr=1e-3, device=torch.device("cpu"), log=False)
+    model, tok = ftkit.load_classifier("tiny-bert", num_labels=2)
+    _oom_above(model, 4)
+    runtime.seed_everything(0)
+    micro, history = batching.fit_in_memory(model, tok, ds["train"], effective_batch=16, **args)
+    assert micro == 4 and len(history[0]["step_losses"]) == 4  # 64 examples, 16 per optimizer step
+    assert "retrying with micro-batches of 8 x 2" in capsys.readouterr().out
+    direct, _ = ftkit.load_classifier("tiny-bert", num_labels=2)
+    runtime.seed_everything(0)
+    train.fit(direct, tok, ds["train"], batch_size=4, accumulate=4, **args)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), direct.state_dict().values())), \
+        "the failed attempts left their updates in the weights"
+
+
+def test_nothing_fits_is_a_one_line_error():
+    ds = ftkit.load_dataset("sms-spam", max_train=16, max_eval=16)
+    model, tok = ftkit.load_classifier("tiny-bert", num_labels=2)
+    _oom_above(model, 0)
+    message = one_line_error(lambda: batching.fit_in_memory(model, tok, ds["train"], effective_batch=8, epochs=1,
+                                                           lr=1e-3, device=torch.device("cpu"), log=False))
+    assert "even a micro-batch of 1 does not fit in memory" in message
