@@ -43,6 +43,22 @@ def test_layout(path):
         assert not checked or cell.outputs, f"checked cell without stored output: {cell.source[:60]!r}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_every_number_parameter_is_checked(path):
+    """The rule for every notebook: a number in the parameters cell has a rule in ftkit.params and reaches
+    Experiment (or params.check), so a wrong value from papermill stops the first cell with one line."""
+    from ftkit import params
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    tagged = next(c for c in cells if "parameters" in c.metadata.get("tags", []))
+    rest = "\n".join(c.source for c in cells if c is not tagged)
+    for node in ast.parse(tagged.source).body:
+        value = ast.literal_eval(node.value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            name = node.targets[0].id
+            assert name in params.RULES, f"parameter {name!r} has no rule in ftkit.params.RULES"
+            assert f"{name}={name}" in rest or f'check("{name}"' in rest, f"{name!r} is never checked"
+
+
 def _code_windows(path, size=3):
     """Runs of ``size`` consecutive substantive code lines of a notebook (the parameters cell, which
     every notebook shares by design, left out)."""
