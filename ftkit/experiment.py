@@ -51,6 +51,9 @@ class Experiment:
         runtime.seed_everything(self.seed)
         print(f"{notebook}: profile={self.profile.name} model={self.model} dataset={dataset} seed={self.seed} "
               f"device={runtime.device_name(self.device)} -> {self.output_dir}")
+        if self.device.type == "cuda":  # on CPU the same seed repeats every digit (tests/test_checkpoint.py)
+            print("on CUDA some kernels (cuBLAS reductions, attention backward) add in a varying order: the same "
+                  "seed can differ in the last digits between runs, and from the CPU's numbers")
 
     def _output_dir(self, output_dir) -> Path:
         if output_dir in (None, ""):
