@@ -267,6 +267,7 @@ def evaluate(model, tokenizer, ds, *, device, batch_size: int = 64, max_length: 
              bf16: bool = True) -> dict:
     """Accuracy, macro F1 and F1 on ``ds`` (computed by the local evaluate modules), and the mean
     cross-entropy loss."""
+    check_labels(model, ds)
     logits = predict(model, tokenizer, ds, device=device, batch_size=batch_size, max_length=max_length, bf16=bf16)
     num_labels = logits.shape[-1]
     scores = ftmetrics.classification_metrics(logits.argmax(-1).tolist(), list(ds["label"]), num_labels)

@@ -37,9 +37,11 @@ def finished(tmp_path):
     return run(tmp_path, output_dir=tmp_path / "done")
 
 
-def labels_beyond_the_head(tmp_path):
+def labels_beyond_the_head(tmp_path, scoring=False):
     ds = ftkit.load_dataset(write(tmp_path, "five.csv", rows(50, labels="abcde")))
     model, tok = ftkit.load_classifier("tiny-bert", num_labels=2)
+    if scoring:
+        train.evaluate(model, tok, ds["test"], device=torch.device("cpu"))
     train.fit(model, tok, ds["train"], epochs=1, lr=1e-3, batch_size=8, device=torch.device("cpu"), log=False)
 
 
@@ -72,6 +74,8 @@ CASES = {
     "output_dir-finished": (finished, ["already holds a finished run", "give a new output_dir"]),
     "labels-beyond-the-head": (labels_beyond_the_head,
                                ["the data has labels 0..4 but the model has 2 classes", "num_labels=5"]),
+    "labels-beyond-the-head-scoring": (lambda t: labels_beyond_the_head(t, scoring=True),
+                                       ["but the model has 2 classes", "num_labels="]),
 }
 
 
