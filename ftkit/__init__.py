@@ -6,6 +6,7 @@ One module, one job: ``profiles`` (smoke/cpu/gpu), ``models`` and ``data`` (offl
 written out), ``adapters``, ``freezing`` and ``baselines`` (the techniques of notebooks 02-03),
 ``quality`` and ``augment`` (data cleaning and augmentation), ``schedules`` (learning-rate schedules, the range
 test), ``batching`` (exact gradient accumulation, batch costs), ``early_stopping``, ``sweep`` (runs over seeds),
+``checkpoint`` (atomic checkpoints, exact resume), ``methods`` (PEFT methods by name),
 ``experiment`` (a notebook run and its results.json), ``params`` (checked parameters),
 ``runtime`` (device, precision, seeds, memory), ``cache`` (converted models), ``summary`` (run tables).
 """
