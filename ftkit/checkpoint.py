@@ -6,7 +6,7 @@ so it needs its own, written here. A checkpoint is a folder with everything the 
     model.safetensors   the weights (safetensors: loading it runs no code)
     optimizer.pt        AdamW's moments and step counts   (read back with torch.load(weights_only=True))
     scheduler.pt        the learning-rate schedule's position
-    rng.pt, rng.json    torch (CPU and CUDA), numpy and Python random states
+    rng.json            torch (CPU and CUDA), numpy and Python random states
     state.json          epoch, step, the epoch's data-order state, the history so far, the best metric
     extra.safetensors   tensors a caller keeps besides the model (early stopping's best weights)
 
@@ -32,23 +32,23 @@ LATEST = "latest"
 
 
 def rng_state() -> dict:
-    """Every random state a training step draws from."""
-    np_state = np.random.get_state()
-    return {
-        "tensors": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
-        "json": {"python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
-                 "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]]},
-    }
+    """Every random state a training step draws from, as lists (ready for JSON)."""
+    py_version, py_internal, py_gauss = random.getstate()
+    np_name, np_keys, *np_rest = np.random.get_state()
+    return {"torch": torch.get_rng_state().tolist(),
+            "cuda": [s.tolist() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+            "python": [py_version, list(py_internal), py_gauss],
+            "numpy": [np_name, np_keys.tolist(), *np_rest]}
 
 
 def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["tensors"]["torch"])
-    if state["tensors"]["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["tensors"]["cuda"])
-    version, internal, gauss = state["json"]["python"]
+    as_bytes = lambda values: torch.tensor(values, dtype=torch.uint8)  # noqa: E731
+    torch.set_rng_state(as_bytes(state["torch"]))
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([as_bytes(s) for s in state["cuda"]])
+    version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
-    name, keys, *rest = state["json"]["numpy"]
+    name, keys, *rest = state["numpy"]
     np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
 
 
@@ -79,9 +79,7 @@ def save(folder, *, model, optimizer, scheduler, state: dict, extra: dict | None
     save_model(model, str(tmp / "model.safetensors"))  # shared (tied) tensors stored once
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-    rng = rng_state()
-    torch.save(rng["tensors"], tmp / "rng.pt")
-    (tmp / "rng.json").write_text(json.dumps(rng["json"]))
+    (tmp / "rng.json").write_text(json.dumps(rng_state()))
     (tmp / "state.json").write_text(json.dumps(state, default=_json_default))
     if extra:
         save_file({k: v.contiguous() for k, v in extra.items()}, str(tmp / "extra.safetensors"))
@@ -123,8 +121,7 @@ def load(folder, *, model, optimizer, scheduler) -> tuple[dict, dict] | None:
                          "give a new output folder or delete the old checkpoints") from None
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
-    set_rng_state({"tensors": torch.load(path / "rng.pt", weights_only=True),
-                   "json": json.loads((path / "rng.json").read_text())})
+    set_rng_state(json.loads((path / "rng.json").read_text()))
     extra = load_file(str(path / "extra.safetensors")) if (path / "extra.safetensors").exists() else {}
     return json.loads((path / "state.json").read_text()), extra
 

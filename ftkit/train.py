@@ -129,10 +129,10 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
         mid_epoch = resume is not None and epoch == resume["epoch"] and not resume["epoch_complete"]
         if mid_epoch:  # the same batches as before the interruption: the epoch's start states, then skip
             now = checkpoint.rng_state()
-            checkpoint.set_rng_state(_from_json(resume["epoch_start"]["rng"]))
+            checkpoint.set_rng_state(resume["epoch_start"]["rng"])
             checkpoint.set_generator_state(generator, resume["epoch_start"]["generator"])
             losses, lrs, skip = resume["losses"], resume["lrs"], resume["steps_in_epoch"]
-        epoch_start = {"rng": _to_json(checkpoint.rng_state()), "generator": checkpoint.generator_state(generator)}
+        epoch_start = {"rng": checkpoint.rng_state(), "generator": checkpoint.generator_state(generator)}
         trainable = [p for p in model.parameters() if p.requires_grad]
         bar = tqdm(train, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not log)
         groups = _groups(bar, accumulate)
@@ -204,18 +204,6 @@ def _resume(checkpoint_dir, model, opt, sched, total, early_stopping, log) -> di
     if log:
         print(f"resumed from step {state['step']} of {total} (epoch {state['epoch']}) in {checkpoint_dir}")
     return state
-
-
-def _to_json(rng: dict) -> dict:
-    """Random states as JSON (a checkpoint's state.json carries the epoch's starting states)."""
-    return {"torch": rng["tensors"]["torch"].tolist(), "cuda": [t.tolist() for t in rng["tensors"]["cuda"]],
-            **rng["json"]}
-
-
-def _from_json(rng: dict) -> dict:
-    as_tensor = lambda values: torch.tensor(values, dtype=torch.uint8)  # noqa: E731
-    return {"tensors": {"torch": as_tensor(rng["torch"]), "cuda": [as_tensor(t) for t in rng["cuda"]]},
-            "json": {"python": rng["python"], "numpy": rng["numpy"]}}
 
 
 def check_labels(model, ds) -> None:

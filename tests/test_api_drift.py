@@ -12,12 +12,13 @@ import nbformat
 import pytest
 
 from ci import harness
+from helpers import modules
 
 LIBRARIES = ("transformers", "peft", "evaluate", "trl", "papermill", "accelerate", "datasets")
 
 
 def sources():
-    for path in sorted(harness.ROOT.glob("ftkit/**/*.py")) + sorted(harness.ROOT.glob("ci/*.py")):
+    for path in modules():
         yield str(path.relative_to(harness.ROOT)), path.read_text()
     for path in harness.notebooks():
         cells = nbformat.read(path, as_version=4).cells

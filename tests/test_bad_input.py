@@ -7,19 +7,13 @@ import pytest
 import torch
 
 import ftkit
-from ftkit import experiment, lm, methods, params, profiles, schedules, train
+from ftkit import lm, methods, params, profiles, schedules, train
 from ftkit.early_stopping import EarlyStopping
-from helpers import one_line_error
-
-
-def write(tmp_path, name, content):
-    path = tmp_path / name
-    path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    return str(path)
+from helpers import csv_rows, one_line_error, write
 
 
 def rows(n, labels=("neg", "pos")):
-    return "text,label\n" + "".join(f"message number {i},{labels[i % len(labels)]}\n" for i in range(n))
+    return "text,label\n" + csv_rows(n, labels)
 
 
 def run(tmp_path, **kwargs):

@@ -4,14 +4,13 @@ its one-line errors."""
 import collections
 import json
 
-import pandas as pd
 import pytest
 
 import ftkit
 from ftkit import data, sources
 from ftkit.errors import FtkitError
 from ftkit.profiles import PROFILES
-from helpers import one_line_error
+from helpers import csv_rows, one_line_error, write
 
 # Measured once with ftkit.load_dataset(name), then pinned.
 SIZES = {
@@ -44,20 +43,6 @@ def loaded():
 
 def sizes(ds):
     return tuple(len(ds[s]) for s in SPLITS)
-
-
-def write(tmp_path, name, content):
-    """A user data file; ``content`` is text (written as UTF-8) or raw bytes."""
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return str(path)
-
-
-def csv_rows(n, labels=("neg", "pos"), sep=","):
-    return "".join(f"message number {i}{sep}{labels[i % len(labels)]}\n" for i in range(n))
 
 
 # ---------------------------------------------------------------- built-in datasets

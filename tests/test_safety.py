@@ -1,7 +1,6 @@
 """Loading runs no code: safetensors weights only, ``torch.load`` only with ``weights_only=True``,
 ``trust_remote_code`` off unless a user passes it, and no parameter value is ever evaluated as code."""
 import ast
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -9,7 +8,7 @@ import torch
 
 import ftkit
 from ci import harness
-from helpers import one_line_error
+from helpers import modules, one_line_error
 
 ROOT = harness.ROOT
 
@@ -17,7 +16,7 @@ ROOT = harness.ROOT
 def sources():
     """(where, Python source) of every module of ftkit and ci, and every notebook code cell: the code users run.
     (The tests themselves exec the README's recipes on purpose.)"""
-    for path in sorted([*ROOT.glob("ftkit/**/*.py"), *ROOT.glob("ci/*.py")]):
+    for path in modules():
         yield str(path.relative_to(ROOT)), path.read_text()
     for path in harness.notebooks():
         for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
