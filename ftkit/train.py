@@ -102,11 +102,10 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
     resume = _resume(checkpoint_dir, model, opt, sched, total, early_stopping, log)
     first_epoch = 1
     if resume is not None:
-        history, best, first_epoch = resume["history"], resume["best"], resume["epoch"]
-        if resume["epoch_complete"] or resume.get("stopped"):
-            first_epoch += 1
-        if resume.get("stopped"):
-            return history
+        if resume["stopped"]:  # early stopping had ended this run
+            return resume["history"]
+        history, best = resume["history"], resume["best"]
+        first_epoch = resume["epoch"] + resume["epoch_complete"]  # a finished epoch is not trained again
     generator = getattr(getattr(train, "sampler", None), "generator", None)  # the data order's own RNG
     step = resume["step"] if resume is not None else 0
 
