@@ -1,4 +1,5 @@
-# The cookbook's two commands: `make run` (execute every notebook, write runs/latest/summary.md)
+# The cookbook's two commands: `make run` (execute every notebook, write runs/latest/summary.md, the
+# comparison report and HTML pages; SEEDS="0 1 2" runs each notebook per seed)
 # and `make test` (the test suite). Both install into .venv first when needed.
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,11 +11,13 @@ CONSTRAINTS ?= requirements/constraints.txt
 TORCH_FLAGS ?=
 PROFILE ?= auto
 PORT ?= 8888
+SEEDS ?=
+TB_PORT ?= 6006
 VENV_FLAGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install run test test-newest lab clean
+.PHONY: install run test test-newest lab tensorboard clean
 
 install: $(VENV)/.installed
 
@@ -26,7 +29,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt requirements/dat
 	touch $@
 
 run: install
-	$(PY) ci/run_notebooks.py --profile $(PROFILE)
+	$(PY) ci/run_notebooks.py --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS))
 
 test: install
 	$(PY) -m pytest
@@ -37,9 +40,16 @@ test-newest:
 	$(MAKE) test VENV=.venv-newest CONSTRAINTS= \
 		TORCH=torch TORCH_FLAGS="--upgrade --index-url https://download.pytorch.org/whl/cpu"
 
+# JupyterLab on the notebooks, on loopback only and so without a token. ci/lab/overrides.json (the lab
+# settings the browser test uses too) turns off the news prompt and the update check, which reach out.
 lab: install
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) --no-browser \
+		--IdentityProvider.token= --LabApp.app_settings_dir=$(CURDIR)/ci/lab \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
+
+# Every run's training curves (exp.track, and the Trainer's own) under runs/, on http://127.0.0.1:6006
+tensorboard: install
+	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port $(TB_PORT)
 
 clean:
 	rm -rf $(VENV) .venv-newest runs .pytest_cache

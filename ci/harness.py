@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 EXPECTATIONS = ROOT / "tests" / "expectations.toml"
+REPORT = "12_comparison_report"  # the last notebook: it reads the others' results instead of training
 SUMMARY_COLUMNS = ("notebook", "model", "dataset", "key_metric", "value", "trainable_params", "trainable_%",
                    "train_seconds", "seconds", "peak_mb")
 
@@ -44,17 +45,30 @@ def _env(**changes):
         apply(old)
 
 
-def execute(nb: Path, run_dir: Path, profile: str, **parameters) -> dict:
-    """Run one notebook into ``run_dir`` and return its results.json (papermill raises on a failed cell)."""
+def execute(nb: Path, run_dir: Path, profile: str, tag: str = "", **parameters) -> dict:
+    """Run one notebook into ``run_dir`` and return its results.json (papermill raises on a failed cell).
+    ``tag`` names a variant of the run (``-seed1``): run_dir/<notebook><tag>/ and <notebook><tag>.ipynb."""
     import papermill as pm
 
-    out_dir = run_dir / nb.stem
+    out_dir = run_dir / f"{nb.stem}{tag}"
     run_dir.mkdir(parents=True, exist_ok=True)
     with _env(FTKIT_PROFILE=None, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false"):
-        pm.execute_notebook(str(nb), str(run_dir / nb.name), cwd=str(NOTEBOOKS), kernel_name="python3",
+        pm.execute_notebook(str(nb), str(run_dir / f"{nb.stem}{tag}.ipynb"), cwd=str(NOTEBOOKS),
+                            kernel_name="python3",
                             parameters={"profile": profile, "output_dir": str(out_dir.resolve()), **parameters},
                             progress_bar=False)
     return json.loads((out_dir / "results.json").read_text())
+
+
+def render_html(executed: Path, folder: Path) -> Path:
+    """An executed notebook as a standalone HTML page (plots embedded), to browse without Jupyter."""
+    from nbconvert import HTMLExporter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    body, _ = HTMLExporter(template_name="lab").from_filename(str(executed))
+    page = folder / f"{executed.stem}.html"
+    page.write_text(body, encoding="utf-8")
+    return page
 
 
 def summary_rows(results: list[dict]) -> list[dict]:

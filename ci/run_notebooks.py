@@ -4,9 +4,11 @@
     python ci/run_notebooks.py --profile smoke      # seconds per notebook, tiny models
     python ci/run_notebooks.py --only 00 --check    # one notebook, then check tests/expectations.toml
     python ci/run_notebooks.py -p seed 1 -p lr 2e-4 # any notebook parameter
+    python ci/run_notebooks.py --seeds 0 1 2        # every notebook three times: the report's mean ± sd
 
-Writes runs/<time>-<profile>/ (executed notebooks, each notebook's results.json, summary.md and
-summary.csv) and points runs/latest at it. Exits non-zero if a notebook fails or a check does not hold.
+Writes runs/<time>-<profile>/: the executed notebooks, each notebook's results.json, the same notebooks as
+HTML pages under html/ (the comparison report among them), summary.md and summary.csv; points runs/latest
+at it. Exits non-zero if a notebook fails or a check does not hold.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", action="append", help="notebook name prefix, e.g. 00 (repeatable)")
     ap.add_argument("--out", default=str(harness.ROOT / "runs"), help="folder for runs (default runs/)")
     ap.add_argument("--check", action="store_true", help="check tests/expectations.toml for the profile")
+    ap.add_argument("--seeds", nargs="+", type=int, help="run each notebook once per seed (the report runs once)")
     ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="a notebook parameter")
     args = ap.parse_args(argv)
@@ -55,20 +58,28 @@ def main(argv=None) -> int:
     run_dir = out / f"{datetime.now():%Y%m%d-%H%M%S}-{profile}"
     params = {name: parse_value(value) for name, value in args.p}
 
+    seeds = args.seeds or [None]
+    runs = [(nb, seed) for nb in nbs for seed in (seeds if nb.stem != harness.REPORT else [None])]
     results, failed = [], []
-    for nb in nbs:
+    for nb, seed in runs:
+        tag = f"-seed{seed}" if len(seeds) > 1 and seed is not None else ""
+        name = nb.stem + tag
         start = time.perf_counter()
-        print(f"[{nb.stem}] profile={profile} ...", flush=True)
+        print(f"[{name}] profile={profile} ...", flush=True)
         try:
-            result = harness.execute(nb, run_dir, profile, **params)
+            result = harness.execute(nb, run_dir, profile, tag=tag,
+                                     **{**params, **({} if seed is None else {"seed": seed})})
         except Exception as e:  # papermill's error already names the cell; keep going with the rest
-            failed.append(f"{nb.stem}: {type(e).__name__}: {str(e).strip().splitlines()[-1]}")
-            print(f"[{nb.stem}] FAILED after {time.perf_counter() - start:.0f} s", flush=True)
+            failed.append(f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[-1]}")
+            print(f"[{name}] FAILED after {time.perf_counter() - start:.0f} s", flush=True)
             continue
+        finally:
+            if (run_dir / f"{name}.ipynb").exists():  # failed ones too: the page shows where it stopped
+                harness.render_html(run_dir / f"{name}.ipynb", run_dir / "html")
         results.append(result)
         problems = harness.check(result, harness.expectations(nb.stem, profile)) if args.check else []
-        failed += [f"{nb.stem}: {p}" for p in problems]
-        print(f"[{nb.stem}] done in {time.perf_counter() - start:.0f} s"
+        failed += [f"{name}: {p}" for p in problems]
+        print(f"[{name}] done in {time.perf_counter() - start:.0f} s"
               + (f", {len(problems)} check(s) failed" if problems else ""), flush=True)
 
     if results:

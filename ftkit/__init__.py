@@ -8,7 +8,8 @@ written out), ``adapters``, ``freezing`` and ``baselines`` (the techniques of no
 test), ``batching`` (exact gradient accumulation, batch costs), ``early_stopping``, ``sweep`` (runs over seeds),
 ``checkpoint`` (atomic checkpoints, exact resume), ``methods`` (PEFT methods by name),
 ``experiment`` (a notebook run and its results.json), ``params`` (checked parameters),
-``runtime`` (device, precision, seeds, memory), ``cache`` (converted models), ``summary`` (run tables).
+``runtime`` (device, precision, seeds, memory), ``cache`` (converted models), ``report`` (every
+notebook's results compared, with plots).
 """
 from .data import describe as describe_dataset
 from .data import load_dataset

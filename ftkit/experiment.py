@@ -4,6 +4,7 @@
                            output_dir=output_dir, lr=lr)
     with exp.timer("train"):
         ...
+    exp.track(history, "LoRA r=8")      # the loss curve: TensorBoard files, and results.json for the report
     exp.finish(metrics={"f1": 0.93}, key_metric="f1", model=peft_model)
 
 Everything a user can get wrong is checked in the constructor, before any training starts.
@@ -48,6 +49,7 @@ class Experiment:
         self.output_dir = self._output_dir(output_dir)
         self.device = runtime.get_device(self.profile)
         self.timings: dict[str, float] = {}
+        self.curves: dict[str, list[float]] = {}
         runtime.seed_everything(self.seed)
         print(f"{notebook}: profile={self.profile.name} model={self.model} dataset={dataset} seed={self.seed} "
               f"device={runtime.device_name(self.device)} -> {self.output_dir}")
@@ -87,6 +89,37 @@ class Experiment:
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
+    @property
+    def tensorboard(self) -> Path:
+        """Where this run's TensorBoard event files go (``make tensorboard`` shows every run under runs/)."""
+        return self.output_dir / "tensorboard"
+
+    def track(self, history, name: str) -> None:
+        """Record a training run's curves: per-step loss and learning rate, per-epoch validation metrics.
+
+        ``history`` is what ``train.fit`` returns (or a plain list of per-step losses). The curves go to
+        TensorBoard under ``self.tensorboard / name``, and the losses into results.json, where the comparison
+        report draws the first curve each notebook tracks.
+        """
+        from torch.utils.tensorboard import SummaryWriter
+
+        epochs = [{"step_losses": list(history)}] if history and not isinstance(history[0], dict) else history
+        if not epochs or not all(e.get("step_losses") for e in epochs):
+            raise FtkitError(f"track({name!r}): give train.fit's history or a list of per-step losses")
+        losses, step = [], 0
+        with SummaryWriter(self.tensorboard / name.replace("/", "_")) as writer:
+            for epoch in epochs:
+                for i, loss in enumerate(epoch["step_losses"]):
+                    step += 1
+                    writer.add_scalar("train/loss", loss, step)
+                    if epoch.get("step_lrs"):
+                        writer.add_scalar("train/lr", epoch["step_lrs"][i], step)
+                losses += epoch["step_losses"]
+                for key, value in epoch.items():
+                    if key.startswith("val_") and isinstance(value, (int, float)):
+                        writer.add_scalar(f"val/{key[4:]}", value, step)
+        self.curves[name] = [round(float(x), 6) for x in losses]
+
     def finish(self, metrics: dict, key_metric: str, model=None, **extra) -> dict:
         """Write ``results.json`` to the output folder and return what was written."""
         if key_metric not in metrics:
@@ -102,7 +135,8 @@ class Experiment:
             "wall_seconds": round(time.perf_counter() - self.t0, 3),
             "peak_memory_mb": round(runtime.peak_memory_mb(self.device), 1),
             "device": runtime.device_name(self.device), "versions": runtime.versions(),
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "curves": self.curves,
+            **extra,
         }
         self.output_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.output_dir / f"{RESULTS}.{os.getpid()}.tmp"

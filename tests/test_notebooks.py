@@ -1,11 +1,13 @@
 """The notebooks as regression tests: layout, smoke runs, cpu-profile expectations, bad parameters, nbval."""
 import ast
+import json
 import os
 import re
 import subprocess
 import sys
 
 import nbformat
+import pandas as pd
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
@@ -33,7 +35,8 @@ def test_layout(path):
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
     names = {t.id for node in ast.parse(tagged[0].source).body if isinstance(node, ast.Assign)
              for t in node.targets if isinstance(t, ast.Name)}
-    assert REQUIRED_PARAMETERS <= names, f"parameters cell lacks {REQUIRED_PARAMETERS - names}"
+    required = REQUIRED_PARAMETERS - ({"model", "dataset"} if path.stem == harness.REPORT else set())
+    assert required <= names, f"parameters cell lacks {required - names}"
     assert any("import ftkit" in c.source for c in code)
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     for cell in code:
@@ -78,23 +81,56 @@ def test_no_code_copied_between_notebooks():
                 assert not windows[a] & windows[b], f"{a} and {b} share code: move it into ftkit"
 
 
+@pytest.fixture(scope="session")
+def run_dirs(tmp_path_factory):
+    """One folder per profile that every notebook of this test session runs into, as in `make run`: the
+    comparison report, which runs last, reads the others' results from it."""
+    return {profile: tmp_path_factory.mktemp(f"run-{profile}") for profile in ("smoke", "cpu")}
+
+
+def run_in(run_dir, path, profile) -> dict:
+    if path.stem == harness.REPORT:  # run alone (-k), it still needs every other notebook's results
+        for nb in NOTEBOOKS:
+            if nb != path and not (run_dir / nb.stem / "results.json").exists():
+                harness.execute(nb, run_dir, profile)
+    return harness.execute(path, run_dir, profile)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_smoke(path, tmp_path):
-    result = harness.execute(path, tmp_path, "smoke")
+def test_smoke(path, run_dirs):
+    result = run_in(run_dirs["smoke"], path, "smoke")
     assert RESULT_KEYS <= set(result)
     assert result["profile"] == "smoke" and result["notebook"] == path.stem
-    assert (tmp_path / path.name).exists(), "the executed notebook is kept"
+    assert (run_dirs["smoke"] / path.name).exists(), "the executed notebook is kept"
     assert harness.check(result, harness.expectations(path.stem, "smoke")) == []
 
 
 @pytest.mark.cpu_profile
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_cpu_profile_expectations(path, tmp_path):
+def test_cpu_profile_expectations(path, run_dirs):
     checks = harness.expectations(path.stem, "cpu")
     assert checks, f"tests/expectations.toml has no cpu checks for {path.stem}"
-    result = harness.execute(path, tmp_path, "cpu")
+    result = run_in(run_dirs["cpu"], path, "cpu")
     assert result["profile"] == "cpu"
     assert harness.check(result, checks) == []
+
+
+@pytest.mark.parametrize("profile", ["smoke", pytest.param("cpu", marks=pytest.mark.cpu_profile)])
+def test_report_covers_every_notebook(profile, run_dirs):
+    """The comparison report of a run names every other notebook of the run, draws each one's loss curve,
+    and its plots are real images."""
+    out = run_dirs[profile] / harness.REPORT
+    result = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() \
+        else run_in(run_dirs[profile], harness.NOTEBOOKS / f"{harness.REPORT}.ipynb", profile)
+    assert result["reported"] == [nb.stem for nb in NOTEBOOKS if nb.stem != harness.REPORT]
+    assert result["metrics"]["curves_drawn"] == len(result["reported"])
+    assert set(result["plots"]) == {"tradeoffs.png", "curves.png"}
+    for name in result["plots"]:
+        image = (out / name).read_bytes()
+        assert image.startswith(b"\x89PNG") and len(image) > 10_000, name
+    table = pd.read_csv(out / "report.csv")
+    assert sorted(table["notebook"]) == result["reported"]
+    assert table["mean"].notna().all() and (table["train_seconds"] >= 0).all()
 
 
 BAD_PARAMETERS = [
