@@ -56,12 +56,12 @@ def method_name(notebook: str) -> str:
 
 
 def table(runs: list[dict]) -> pd.DataFrame:
-    """One row per notebook (and model, dataset): its key metric's mean and sd over the runs' seeds. With a
-    single run, the sd is the notebook's own spread over seeds where it reports one (``<key>_sd``)."""
+    """One row per notebook (and profile, model, dataset): its key metric's mean, and sd over the runs' seeds
+    (NaN for a single run)."""
     rows = [{"notebook": r["notebook"], "method": method_name(r["notebook"]), "profile": r.get("profile"),
              "model": r.get("model"),
              "dataset": r.get("dataset"), "key_metric": r["key_metric"],
-             "value": float(r["metrics"][r["key_metric"]]), "own_sd": r["metrics"].get(f"{r['key_metric']}_sd"),
+             "value": float(r["metrics"][r["key_metric"]]),
              "trainable_params": r.get("trainable_params"), "total_params": r.get("total_params"),
              "train_seconds": r.get("train_seconds"), "peak_mb": r.get("peak_memory_mb"),
              "general_ppl_change": r["metrics"].get(PPL_CHANGE)} for r in runs]
@@ -69,10 +69,9 @@ def table(runs: list[dict]) -> pd.DataFrame:
     keys = ["notebook", "profile", "model", "dataset", "key_metric"]
     for key, g in pd.DataFrame(rows).groupby(keys, dropna=False, sort=True):
         first = g.iloc[0]
-        sd = g["value"].std(ddof=1) if len(g) > 1 else first["own_sd"]
         trainable, total = first["trainable_params"], first["total_params"]
         out.append({**dict(zip(keys, key)), "method": first["method"],
-                    "mean": g["value"].mean(), "sd": np.nan if sd is None else float(sd), "seeds": len(g),
+                    "mean": g["value"].mean(), "sd": g["value"].std(ddof=1), "seeds": len(g),
                     "trainable_params": trainable,
                     "trainable_%": 100 * trainable / total if pd.notna(trainable) and total else np.nan,
                     "train_seconds": g["train_seconds"].mean(), "peak_mb": g["peak_mb"].max(),
@@ -92,10 +91,11 @@ def pretty(tab: pd.DataFrame) -> pd.DataFrame:
         share = f" ({r['trainable_%']:.3g}%)" if pd.notna(r["trainable_%"]) else ""
         return f"{int(r['trainable_params']):,}{share}"
 
-    return pd.DataFrame({"method": tab["method"], "model": tab["model"], "task": tab.apply(task, axis=1),
-                         "key metric": tab.apply(metric, axis=1), "trainable params": tab.apply(params, axis=1),
-                         "train s": tab["train_seconds"].round(0), "peak MB": tab["peak_mb"].round(0),
-                         "general ppl change": tab["general_ppl_change"].round(2)}).set_index(tab["notebook"])
+    out = pd.DataFrame({"method": tab["method"], "model": tab["model"], "task": tab.apply(task, axis=1),
+                        "key metric": tab.apply(metric, axis=1), "trainable params": tab.apply(params, axis=1),
+                        "train s": tab["train_seconds"].round(0), "peak MB": tab["peak_mb"].round(0),
+                        "general ppl change": tab["general_ppl_change"].round(2)}).set_index(tab["notebook"])
+    return out.dropna(axis=1, how="all")  # the perplexity column only where a notebook measured it
 
 
 def write(tab: pd.DataFrame, folder) -> Path:
@@ -128,8 +128,9 @@ def plot_tradeoffs(tab: pd.DataFrame, path=None):
     for ax, label in zip(axes, ["trainable parameters", "train seconds"]):
         ax.set_xscale("log"); ax.set_xlabel(f"{label} (log)"); ax.set_ylabel("key metric"); ax.grid(alpha=0.3)
     axes[0].set_title("metric vs trainable parameters"); axes[1].set_title("metric vs training time")
-    axes[1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))  # room for the legend under the panels
     if path is not None:
         fig.savefig(path, dpi=110)
     return fig

@@ -26,7 +26,7 @@ def save(folder, name, res):
 def runs_dir(tmp_path):
     for s, v in enumerate([0.6, 0.7, 0.8]):
         save(tmp_path, f"04_lora-seed{s}", result("04_lora", s, v))
-    save(tmp_path, "09_learning_rate", result("09_learning_rate", 0, 0.5, macro_f1_sd=0.02))
+    save(tmp_path, "09_learning_rate", result("09_learning_rate", 0, 0.5))
     save(tmp_path, "01_full_finetuning", result("01_full_finetuning", 0, 0.3, finished="2026-01-01T00:00:00"))
     save(tmp_path, "again/01_full_finetuning", result("01_full_finetuning", 0, 0.4, finished="2026-01-02T00:00:00",
                                                       general_perplexity_change=1.5))
@@ -43,13 +43,15 @@ def test_table_mean_and_spread_over_seeds(runs_dir):
     assert lora["mean"] == pytest.approx(0.7) and lora["sd"] == pytest.approx(0.1) and lora["seeds"] == 3
     assert lora["trainable_%"] == pytest.approx(0.25)
     assert lora["train_seconds"] == pytest.approx(11.0) and lora["peak_mb"] == 902.0
-    assert tab.loc["09_learning_rate", "sd"] == 0.02  # one run: the notebook's own spread over its seeds
+    assert math.isnan(tab.loc["09_learning_rate", "sd"]) and tab.loc["09_learning_rate", "seeds"] == 1
     assert tab.loc["01_full_finetuning", "mean"] == 0.4  # the newest run of the same seed
     assert tab.loc["01_full_finetuning", "general_ppl_change"] == 1.5
     assert math.isnan(tab.loc["04_lora", "general_ppl_change"])
     pretty = report.pretty(tab.reset_index())
     assert pretty.loc["04_lora", "key metric"] == "0.700 ± 0.100 (3 seeds)"
     assert pretty.loc["04_lora", "trainable params"] == "1,000 (0.25%)"
+    assert pretty.loc["09_learning_rate", "key metric"] == "0.500"
+    assert "general ppl change" not in report.pretty(tab.drop("01_full_finetuning").reset_index())
 
 
 def test_plots_and_files(runs_dir, tmp_path_factory):
