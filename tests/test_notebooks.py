@@ -19,6 +19,7 @@ REQUIRED_PARAMETERS = {"profile", "model", "dataset", "seed", "output_dir"}
 RESULT_KEYS = {"notebook", "profile", "model", "dataset", "seed", "metrics", "key_metric", "trainable_params",
                "total_params", "train_seconds", "peak_memory_mb", "device", "versions"}
 QUICKSTART = harness.NOTEBOOKS / "00_quickstart.ipynb"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def test_there_are_notebooks():
@@ -44,6 +45,19 @@ def test_layout(path):
         assert (cell.execution_count is None) == (not checked), "only checked cells keep execution counts"
         assert checked or not cell.outputs, f"stored outputs in an unchecked cell: {cell.source[:60]!r}"
         assert not checked or cell.outputs, f"checked cell without stored output: {cell.source[:60]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebooks_render_on_github(path):
+    """GitHub renders a notebook from its JSON alone: stored widget views without the widget state show
+    "widget state missing", and stray editor metadata is noise in every diff."""
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert set(nb.metadata) <= {"kernelspec", "language_info"}, f"notebook metadata: {sorted(nb.metadata)}"
+    for cell in nb.cells:
+        assert set(cell.metadata) <= {"tags"}, f"cell metadata {sorted(cell.metadata)}: {cell.source[:60]!r}"
+        for output in cell.get("outputs", []):
+            assert WIDGET_MIME not in output.get("data", {}), f"stored widget output: {cell.source[:60]!r}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
