@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 EXPECTATIONS = ROOT / "tests" / "expectations.toml"
-REPORT = "12_comparison_report"  # the last notebook: it reads the others' results instead of training
+REPORT = "99_comparison_report"  # the last notebook: it reads the others' results instead of training
 SUMMARY_COLUMNS = ("notebook", "model", "dataset", "key_metric", "value", "trainable_params", "trainable_%",
                    "train_seconds", "seconds", "peak_mb")
 

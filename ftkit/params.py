@@ -17,6 +17,8 @@ RULES = {
     "lm_epochs": ("int", lambda v: v >= 1, ">= 1", "-p lm_epochs 2"),
     "num_virtual_tokens": ("int", lambda v: v >= 1, ">= 1", "-p num_virtual_tokens 10"),
     "encoder_hidden_size": ("int", lambda v: v >= 1, ">= 1", "-p encoder_hidden_size 128"),
+    "lora_lr": ("float", lambda v: 0 < v <= 1, "> 0 and <= 1", "-p lora_lr 5e-4"),
+    "processes": ("int", lambda v: v >= 1, ">= 1", "-p processes 2"),
     "full_lr": ("float", lambda v: 0 < v <= 1, "> 0 and <= 1", "-p full_lr 5e-5"),
     "head_lr": ("float", lambda v: 0 < v <= 1, "> 0 and <= 1", "-p head_lr 1e-3"),
     "decay": ("float", lambda v: 0 < v <= 1, "> 0 and <= 1", "-p decay 0.8"),

@@ -1,7 +1,8 @@
 """The "Use it in your project" recipes, run as a reader would paste them, on a small file of their own.
 
 Each notebook ends with a fenced Python block meant to be copied. Here it runs in a temporary folder
-holding the file it names (built from SMS spam), with the tiny stand-in model so it takes seconds.
+holding the file it names (built from SMS spam: text,label, or prompt,response for a "*chat*" file) and
+the scripts the notebook writes, with the tiny stand-in model so it takes seconds.
 """
 import re
 
@@ -17,6 +18,13 @@ RECIPES = [(nb.stem, block) for nb in harness.notebooks()
            for block in re.findall(r"```python\n(.*?)```", cell.source, re.S)]
 
 
+def _written_scripts(stem):
+    """The scripts a notebook writes with %%writefile (the first line is the magic)."""
+    cells = nbformat.read(harness.NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells
+    return [c.source.partition("\n")[2] for c in cells
+            if c.cell_type == "code" and c.source.startswith("%%writefile ")]
+
+
 def test_every_notebook_has_a_recipe():
     assert {stem for stem, _ in RECIPES} == {nb.stem for nb in harness.notebooks()}
 
@@ -27,8 +35,11 @@ def test_recipe_runs(stem, code, tmp_path, monkeypatch):
     assert files, "the recipe should start from the reader's own file"
     texts = ftkit.load_dataset("sms-spam", max_train=40)["train"].to_pandas()
     texts["label"] = texts["label"].map({0: "ham", 1: "spam"})
+    chats = texts.rename(columns={"text": "prompt", "label": "response"})  # instruction data: prompt,response
     for name in files:
-        texts.to_csv(tmp_path / name, index=False)
+        (chats if "chat" in name else texts).to_csv(tmp_path / name, index=False)
+    for script in _written_scripts(stem):  # a recipe that launches the notebook's script: the reader saved it
+        (tmp_path / "train.py").write_text(script)
     monkeypatch.chdir(tmp_path)
     # seconds, not minutes: the code path is the point
     code = code.replace('"minilm"', '"tiny-bert"').replace('"smollm2-135m-instruct"', '"tiny-llama"')

@@ -30,12 +30,12 @@ def runs_dir(tmp_path):
     save(tmp_path, "01_full_finetuning", result("01_full_finetuning", 0, 0.3, finished="2026-01-01T00:00:00"))
     save(tmp_path, "again/01_full_finetuning", result("01_full_finetuning", 0, 0.4, finished="2026-01-02T00:00:00",
                                                       general_perplexity_change=1.5))
-    save(tmp_path, "12_comparison_report", result("12_comparison_report", 0, 3, key="notebooks_reported"))
+    save(tmp_path, "99_comparison_report", result("99_comparison_report", 0, 3, key="notebooks_reported"))
     return tmp_path
 
 
 def test_table_mean_and_spread_over_seeds(runs_dir):
-    runs = report.load(runs_dir, exclude=("12_comparison_report",))
+    runs = report.load(runs_dir, exclude=("99_comparison_report",))
     assert len(runs) == 5  # 3 seeds of 04, one 09, and 01 once: its newer run replaces the older one
     tab = report.table(runs).set_index("notebook")
     assert list(tab.index) == ["01_full_finetuning", "04_lora", "09_learning_rate"]
@@ -56,7 +56,7 @@ def test_table_mean_and_spread_over_seeds(runs_dir):
 
 def test_plots_and_files(runs_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    runs = report.load(runs_dir, exclude=("12_comparison_report",))
+    runs = report.load(runs_dir, exclude=("99_comparison_report",))
     tab = report.table(runs)
     md = report.write(tab, out)
     assert "0.700 ± 0.100 (3 seeds)" in md.read_text() and (out / "report.csv").exists()
@@ -74,7 +74,7 @@ def test_nothing_to_report_is_one_line(tmp_path):
 
 def test_default_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("FTKIT_RUNS", str(tmp_path))
-    assert report.default_folder(str(tmp_path / "run-1" / "12_comparison_report")) == tmp_path / "run-1"
+    assert report.default_folder(str(tmp_path / "run-1" / "99_comparison_report")) == tmp_path / "run-1"
     assert report.default_folder("") == tmp_path / "interactive"
     (tmp_path / "latest").mkdir()
     assert report.default_folder("") == tmp_path / "latest"

@@ -1,0 +1,146 @@
+"""Instruction tuning (supervised fine-tuning, SFT) of a chat model on prompt/response pairs.
+
+    encoded = sft.encode(ds["train"], tok)                    # the chat template; loss on the response only
+    train.fit(model, tok, lm.loader(encoded, tok, batch_size=16), epochs=2, lr=2e-4, device=device, ...)
+    answers = sft.answer(model, tok, ds["test"]["prompt"], device=device)
+    sft.scores(answers, ds["test"]["response"])               # exact match, ROUGE-1 and ROUGE-L F1
+
+trl's ``SFTTrainer`` does the same from prompt/completion data (completion-only loss by default); notebook 12
+runs both. What no library offers is the glue a reader can follow in a few lines: the template split into
+prompt and response tokens, batched greedy answers, and the scores, which is this file.
+"""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from .errors import FtkitError
+from .metrics import load as load_metric
+from .runtime import autocast
+
+
+def messages(prompt: str, response: str | None = None) -> list[dict]:
+    """One exchange as chat messages (the template adds the model's default system message)."""
+    return [{"role": "user", "content": prompt}] + ([{"role": "assistant", "content": response}]
+                                                    if response is not None else [])
+
+
+def prompt_text(tokenizer, prompt: str) -> str:
+    """The prompt as the model sees it, ending where its answer starts."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise FtkitError("this tokenizer has no chat template: use an instruct/chat model such as "
+                         "'smollm2-135m-instruct'")
+    return tokenizer.apply_chat_template(messages(prompt), add_generation_prompt=True, tokenize=False)
+
+
+def encode(ds, tokenizer, max_length: int = 192):
+    """Token ids of each prompt + response in the chat template, with labels -100 on the prompt: the loss is on
+    the response and its end-of-turn token, so the model learns to answer and to stop."""
+    def one(example):
+        p = prompt_text(tokenizer, example["prompt"])
+        full = tokenizer.apply_chat_template(messages(example["prompt"], example["response"]), tokenize=False)
+        if not full.startswith(p):
+            raise FtkitError("the chat template renders the prompt differently with an answer: mask by hand")
+        p_ids = tokenizer(p, add_special_tokens=False)["input_ids"]
+        r_ids = tokenizer(full[len(p):].rstrip("\n"), add_special_tokens=False)["input_ids"]
+        ids = (p_ids + r_ids)[:max_length]
+        labels = ([-100] * len(p_ids) + r_ids)[:max_length]
+        return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+    return ds.map(one, remove_columns=ds.column_names)
+
+
+@torch.inference_mode()
+def answer(model, tokenizer, prompts, *, device, max_new_tokens: int = 48, batch_size: int = 16,
+           bf16: bool = True) -> list[str]:
+    """Greedy answers to each prompt, in batches of similar length padded on the left; in the given order."""
+    model.to(device).eval()
+    texts = [prompt_text(tokenizer, p) for p in prompts]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = [""] * len(texts)
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            batch = tokenizer([texts[i] for i in rows], return_tensors="pt", padding=True,
+                              add_special_tokens=False).to(device)
+            with autocast(device, bf16):
+                new = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                     pad_token_id=tokenizer.pad_token_id)[:, batch["input_ids"].shape[1]:]
+            for i, text in zip(rows, tokenizer.batch_decode(new, skip_special_tokens=True)):
+                out[i] = text.strip()
+    finally:
+        tokenizer.padding_side = side
+    return out
+
+
+def scores(answers, references) -> dict:
+    """Exact match (case and punctuation ignored) and ROUGE-1 / ROUGE-L F1, through the local evaluate modules."""
+    answers, references = list(answers), list(references)
+    exact = load_metric("exact_match").compute(predictions=answers, references=references, ignore_case=True,
+                                               ignore_punctuation=True)["exact_match"]
+    return {"exact_match": exact, **load_metric("rouge").compute(predictions=answers, references=references)}
+
+
+def conversations(ds):
+    """prompt/response rows as trl's conversational prompt/completion format (chat messages): SFTTrainer
+    renders them with the model's chat template and puts the loss on the completion only."""
+    return ds.map(lambda e: {"prompt": messages(e["prompt"]),
+                             "completion": [{"role": "assistant", "content": e["response"]}]},
+                  remove_columns=ds.column_names)
+
+
+def quantized_training(device) -> str:
+    """Why QLoRA (a 4-bit frozen base under LoRA) cannot run here, or "" when it can: it needs bitsandbytes'
+    4-bit kernels, which train only on a CUDA GPU."""
+    if getattr(device, "type", str(device)) != "cuda":
+        return "QLoRA needs a CUDA GPU (bitsandbytes' 4-bit layers do not train on CPU)"
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return "QLoRA needs bitsandbytes: pip install bitsandbytes"
+    return ""
+
+
+def merged(model):
+    """A copy of a LoRA model with the adapter folded into the base weights (``merge_and_unload``), leaving
+    ``model`` and its adapter as they were; any other model is returned as it is."""
+    return copy.deepcopy(model).merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+
+def save_standalone(model, tokenizer, folder) -> list[str]:
+    """Save a model that loads without peft: safetensors weights, config, generation config, tokenizer and
+    chat template; a LoRA model is merged first (on a copy). Returns the names of the files written."""
+    folder = Path(folder)
+    merged(model).save_pretrained(folder)  # safetensors by default in transformers 5
+    tokenizer.save_pretrained(folder)
+    return sorted(p.name for p in folder.iterdir())
+
+
+_FRESH = """
+import json, sys, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+folder, prompt, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+tok = AutoTokenizer.from_pretrained(folder)
+model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt",
+                              return_dict=True)
+with torch.inference_mode():
+    out = model.generate(**ids, max_new_tokens=n, do_sample=False, pad_token_id=tok.pad_token_id)
+print(json.dumps(tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()))
+"""
+
+
+def answer_in_fresh_process(folder, prompt: str, max_new_tokens: int = 32) -> str:
+    """The greedy fp32 answer of a saved model, loaded by plain transformers in a new Python process: proof
+    that the folder alone is the model (nothing borrowed from this kernel's memory)."""
+    done = subprocess.run([sys.executable, "-c", _FRESH, str(folder), prompt, str(max_new_tokens)],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if done.returncode != 0:
+        raise FtkitError(f"the saved model in {folder} did not load in a fresh process: "
+                         f"{done.stderr.strip().splitlines()[-1]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
