@@ -11,6 +11,7 @@ spreads processes only through MPI with a hostfile), so CPU runs go through ``to
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -54,9 +55,12 @@ def run(script, processes: int, args=(), config_file=None, log=None) -> subproce
     if log is not None:
         Path(log).write_text(done.stdout + done.stderr)
     if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        # the script's own exception, not torchrun's summary of the failure printed after it
+        errors = [e for e in re.findall(r"^[\w.]*(?:Error|Exception|Interrupt)\b.*$", done.stderr, re.M)
+                  if not e.startswith("torch.distributed")]
         raise FtkitError(f"{Path(script).name} on {processes} process(es) failed: "
-                         f"{lines[-1] if lines else f'exit status {done.returncode}'}")
+                         f"{errors[-1] if errors else f'exit status {done.returncode}'}"
+                         + (f" (the whole output is in {log})" if log else ""))
     return done
 
 

@@ -21,8 +21,11 @@ def sources():
     for path in modules():
         yield str(path.relative_to(harness.ROOT)), path.read_text()
     for path in harness.notebooks():
-        cells = nbformat.read(path, as_version=4).cells
-        yield path.name, "\n".join(c.source for c in cells if c.cell_type == "code")
+        code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        scripts = [c for c in code if c.startswith("%%writefile ")]  # a script the notebook writes and launches
+        yield path.name, "\n".join(c for c in code if c not in scripts)
+        for script in scripts:
+            yield f"{path.name} ({script.split()[1]})", script.partition("\n")[2]
 
 
 def calls(source):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ftkit
-from ftkit import lm, methods, params, profiles, schedules, train
+from ftkit import launch, lm, methods, params, profiles, schedules, sft, train
 from ftkit.early_stopping import EarlyStopping
 from helpers import csv_rows, one_line_error, write
 
@@ -39,6 +39,11 @@ def labels_beyond_the_head(tmp_path, scoring=False):
     train.fit(model, tok, ds["train"], epochs=1, lr=1e-3, batch_size=8, device=torch.device("cpu"), log=False)
 
 
+def failing_script(tmp_path):
+    script = write(tmp_path, "train.py", "raise ValueError('column review not found: pass --text-column')\n")
+    launch.run(script, 1)
+
+
 # (call, words the message must contain): names, parameter values, methods, output folders
 CASES = {
     "profile-unknown": (lambda t: profiles.get_profile("fast"), ["unknown profile 'fast'", "auto, cpu, gpu, smoke"]),
@@ -66,6 +71,15 @@ CASES = {
     "dropout-one": (lambda t: params.check("dropout", 1.0), ["parameter 'dropout' must be >= 0 and < 1"]),
     "output_dir-not-a-path": (lambda t: run(t, output_dir=5), ["parameter 'output_dir' must be a folder path"]),
     "output_dir-finished": (finished, ["already holds a finished run", "give a new output_dir"]),
+    "processes-zero": (lambda t: launch.command("train.py", 0), ["processes must be a whole number of at least 1"]),
+    "processes-string": (lambda t: run(t, processes="two"), ["parameter 'processes' must be an integer"]),
+    "script-missing": (lambda t: launch.run(t / "train.py", 2), ["train.py' does not exist", "write it first"]),
+    "script-fails": (failing_script, ["train.py on 1 process(es) failed", "ValueError: column review not found"]),
+    "batch-does-not-split": (lambda t: launch.per_process_batch(30, 4),
+                             ["effective batch 30 does not split over 4", "a multiple of 4"]),
+    "no-chat-template": (lambda t: sft.prompt_text(ftkit.load_tokenizer("tiny-bert"), "hi"),
+                         ["has no chat template", "smollm2-135m-instruct"]),
+    "saved-model-missing": (lambda t: sft.answer_in_fresh_process(t, "hi"), ["did not load in a fresh process"]),
     "labels-beyond-the-head": (labels_beyond_the_head,
                                ["the data has labels 0..4 but the model has 2 classes", "num_labels=5"]),
     "labels-beyond-the-head-scoring": (lambda t: labels_beyond_the_head(t, scoring=True),
