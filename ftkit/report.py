@@ -34,12 +34,14 @@ def default_folder(output_dir) -> Path:
 
 
 def load(folder, exclude: tuple[str, ...] = ()) -> list[dict]:
-    """Every finished run under ``folder`` (its results.json files, any depth), except notebooks in ``exclude``.
+    """Every finished notebook run under ``folder`` (its results.json files, any depth), except notebooks in
+    ``exclude``.
     A notebook run again with the same profile, model, dataset and seed counts once: its newest run."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FtkitError(f"results folder {str(folder)!r} does not exist: run the notebooks first (make run)")
     runs = [json.loads(p.read_text()) for p in sorted(folder.rglob("results.json"))]
+    runs = [r for r in runs if "notebook" in r]  # not a notebook's: e.g. a script a notebook launched
     newest = {}
     for r in sorted(runs, key=lambda r: r.get("finished_at", "")):
         if r.get("notebook") not in exclude:

@@ -31,6 +31,7 @@ def runs_dir(tmp_path):
     save(tmp_path, "again/01_full_finetuning", result("01_full_finetuning", 0, 0.4, finished="2026-01-02T00:00:00",
                                                       general_perplexity_change=1.5))
     save(tmp_path, "99_comparison_report", result("99_comparison_report", 0, 3, key="notebooks_reported"))
+    save(tmp_path, "09_learning_rate/2proc", {"processes": 2, "accuracy": 0.9})  # a launched script's, not a run
     return tmp_path
 
 
