@@ -6,7 +6,7 @@
 The engine is PyTorch's (torch.distributed: DDP, FSDP) driven by accelerate; this file only picks the launcher
 and its arguments. On CPU, ``accelerate launch --cpu --num_processes 2`` starts ONE process (its CPU path
 spreads processes only through MPI with a hostfile), so CPU runs go through ``torchrun``, which is what
-``accelerate launch`` itself runs for multi-GPU jobs.
+``accelerate launch --multi_gpu`` itself runs (and which then forms a gloo group even without GPUs).
 """
 from __future__ import annotations
 
