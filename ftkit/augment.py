@@ -18,7 +18,7 @@ from functools import lru_cache
 import datasets
 import torch
 
-from . import models
+from . import generate, models
 from .runtime import autocast
 
 # Function words, negations and intensifiers: swapping them changes grammar or sentiment, not wording.
@@ -84,32 +84,15 @@ def synonyms(texts: list[str], *, p: float = 0.15, seed: int = 0, table: dict | 
     return [" ".join(swap(t) for t in text.split()) for text in texts]
 
 
-@torch.inference_mode()
 def paraphrase(model, tokenizer, texts: list[str], *, device, batch_size: int = 16, max_new_tokens: int = 40,
                examples: str = FEW_SHOT, repetition_penalty: float = 1.2, bf16: bool = True) -> list[str]:
     """A causal LM's greedy rewording of each text, prompted with worked examples (``examples``) rather than
     the chat template: asked in chat, SmolLM2-135M answers the message instead of rewording it. The first line
     of the answer; the text itself where the answer is empty."""
-    model.to(device).eval()
     prompts = [f"{examples}Original: {' '.join(t.split())}\nParaphrase:" for t in texts]
-    order = sorted(range(len(texts)), key=lambda i: len(prompts[i]))
-    out = list(texts)
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    try:
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            batch = tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True,
-                              add_special_tokens=False).to(device)
-            with autocast(device, bf16):
-                new = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                     repetition_penalty=repetition_penalty, pad_token_id=tokenizer.pad_token_id)
-            for i, answer in zip(rows, tokenizer.batch_decode(new[:, batch["input_ids"].shape[1]:],
-                                                              skip_special_tokens=True)):
-                first = answer.strip().splitlines()[0].strip() if answer.strip() else ""
-                out[i] = first or texts[i]
-    finally:
-        tokenizer.padding_side = side
-    return out
+    answers = generate.greedy(model, tokenizer, prompts, device=device, batch_size=batch_size,
+                              max_new_tokens=max_new_tokens, bf16=bf16, repetition_penalty=repetition_penalty)
+    return [(a.splitlines()[0].strip() if a else "") or t for a, t in zip(answers, texts)]
 
 
 @torch.inference_mode()

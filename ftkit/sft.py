@@ -19,11 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
-
+from . import generate
 from .errors import FtkitError
 from .metrics import load as load_metric
-from .runtime import autocast
 
 
 def messages(prompt: str, response: str | None = None) -> list[dict]:
@@ -56,28 +54,11 @@ def encode(ds, tokenizer, max_length: int = 192):
     return ds.map(one, remove_columns=ds.column_names)
 
 
-@torch.inference_mode()
 def answer(model, tokenizer, prompts, *, device, max_new_tokens: int = 48, batch_size: int = 16,
            bf16: bool = True) -> list[str]:
-    """Greedy answers to each prompt, in batches of similar length padded on the left; in the given order."""
-    model.to(device).eval()
-    texts = [prompt_text(tokenizer, p) for p in prompts]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = [""] * len(texts)
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    try:
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            batch = tokenizer([texts[i] for i in rows], return_tensors="pt", padding=True,
-                              add_special_tokens=False).to(device)
-            with autocast(device, bf16):
-                new = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                     pad_token_id=tokenizer.pad_token_id)[:, batch["input_ids"].shape[1]:]
-            for i, text in zip(rows, tokenizer.batch_decode(new, skip_special_tokens=True)):
-                out[i] = text.strip()
-    finally:
-        tokenizer.padding_side = side
-    return out
+    """Greedy answers to each prompt in the chat template, batched; in the given order."""
+    return generate.greedy(model, tokenizer, [prompt_text(tokenizer, p) for p in prompts], device=device,
+                           max_new_tokens=max_new_tokens, batch_size=batch_size, bf16=bf16)
 
 
 def scores(answers, references) -> dict:
