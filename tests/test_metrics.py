@@ -24,7 +24,7 @@ MC_REFS, MC_PREDS = [0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 0]
 
 
 def test_available_lists_every_metric_folder():
-    assert metrics.AVAILABLE == ("accuracy", "exact_match", "f1", "perplexity", "precision", "recall")
+    assert metrics.AVAILABLE == ("accuracy", "exact_match", "f1", "perplexity", "precision", "recall", "rouge")
 
 
 def test_load_is_cached():
@@ -38,6 +38,18 @@ def test_unknown_metric_is_a_one_line_ftkit_error():
     assert isinstance(info.value, ValueError)
     assert "\n" not in message and "'bleu'" in message
     assert all(name in message for name in metrics.AVAILABLE)
+
+
+def test_rouge():
+    rouge = metrics.load("rouge")
+    # "The cat sat." vs "the cat sat on the mat": 3 of 3 predicted words match, 3 of 6 reference words:
+    # P=1, R=1/2, F1=2/3 for unigrams and for the longest common subsequence alike.
+    assert rouge.compute(predictions=["The cat sat."], references=["the cat sat on the mat"]) == pytest.approx(
+        {"rouge1": 2 / 3, "rougeL": 2 / 3})
+    # Reordered: every word matches (ROUGE-1 = 1) but the longest common subsequence is "the cat", 2 of 3.
+    # Means over pairs: the second pair shares nothing (0), and an empty answer scores 0.
+    got = rouge.compute(predictions=["sat the cat", "dog", ""], references=["the cat sat", "cat", "cat"])
+    assert got == pytest.approx({"rouge1": (1 + 0 + 0) / 3, "rougeL": (2 / 3 + 0 + 0) / 3})
 
 
 def test_accuracy():
