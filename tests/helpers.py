@@ -6,6 +6,14 @@ import pytest
 from ftkit import FtkitError
 
 
+def python_of(cell_source: str) -> str:
+    """The Python in a notebook code cell: for a ``%%writefile`` cell, the script it writes (notebook 13
+    launches one), which is code users run too."""
+    if cell_source.startswith("%%writefile "):
+        return cell_source.partition("\n")[2]
+    return cell_source
+
+
 def one_line_error(call) -> str:
     """Run ``call()``, expect an FtkitError, check its message is one line, and return the message."""
     with pytest.raises(FtkitError) as excinfo:

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from ci import harness
-from helpers import modules
+from helpers import modules, python_of
 
 LIBRARIES = ("transformers", "peft", "evaluate", "trl", "papermill", "accelerate", "datasets")
 
@@ -22,10 +22,10 @@ def sources():
         yield str(path.relative_to(harness.ROOT)), path.read_text()
     for path in harness.notebooks():
         code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-        scripts = [c for c in code if c.startswith("%%writefile ")]  # a script the notebook writes and launches
+        scripts = [c for c in code if python_of(c) != c]  # a script the notebook writes and launches
         yield path.name, "\n".join(c for c in code if c not in scripts)
         for script in scripts:
-            yield f"{path.name} ({script.split()[1]})", script.partition("\n")[2]
+            yield f"{path.name} ({script.split()[1]})", python_of(script)
 
 
 def calls(source):

@@ -11,6 +11,7 @@ import pytest
 
 import ftkit
 from ci import harness
+from helpers import python_of
 
 RECIPES = [(nb.stem, block) for nb in harness.notebooks()
            for cell in nbformat.read(nb, as_version=4).cells
@@ -19,10 +20,9 @@ RECIPES = [(nb.stem, block) for nb in harness.notebooks()
 
 
 def _written_scripts(stem):
-    """The scripts a notebook writes with %%writefile (the first line is the magic)."""
+    """The scripts a notebook writes with %%writefile."""
     cells = nbformat.read(harness.NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells
-    return [c.source.partition("\n")[2] for c in cells
-            if c.cell_type == "code" and c.source.startswith("%%writefile ")]
+    return [python_of(c.source) for c in cells if c.cell_type == "code" and python_of(c.source) != c.source]
 
 
 def test_every_notebook_has_a_recipe():

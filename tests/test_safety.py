@@ -8,7 +8,7 @@ import torch
 
 import ftkit
 from ci import harness
-from helpers import modules, one_line_error
+from helpers import modules, one_line_error, python_of
 
 ROOT = harness.ROOT
 
@@ -21,7 +21,7 @@ def sources():
     for path in harness.notebooks():
         for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
             if cell.cell_type == "code":
-                yield f"{path.name} cell {i}", cell.source
+                yield f"{path.name} cell {i}", python_of(cell.source)
 
 
 def unsafe_calls(where, source):
