@@ -105,14 +105,10 @@ def save_standalone(model, tokenizer, folder) -> list[str]:
 _FRESH = """
 import json, sys, torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from ftkit.generate import chat
 folder, prompt, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-tok = AutoTokenizer.from_pretrained(folder)
 model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt",
-                              return_dict=True)
-with torch.inference_mode():
-    out = model.generate(**ids, max_new_tokens=n, do_sample=False, pad_token_id=tok.pad_token_id)
-print(json.dumps(tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()))
+print(json.dumps(chat(model, AutoTokenizer.from_pretrained(folder), prompt, max_new_tokens=n)))
 """
 
 
