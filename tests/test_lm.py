@@ -112,3 +112,39 @@ def test_load_task_balances_training_only():
 def test_load_task_needs_labels():
     message = one_line_error(lambda: lm.load_task("qa", ftkit.get_profile("smoke")))
     assert "has no labels" in message
+
+
+@pytest.mark.parametrize("kind", ["plain", "soft prompt", "peft prompt", "peft p-tuning", "peft prefix", "peft lora"])
+def test_label_loss_equals_the_full_loss(tiny, ds, kind):
+    from peft import (LoraConfig, PrefixTuningConfig, PromptEncoderConfig, PromptTuningConfig, TaskType,
+                      get_peft_model)
+    model, tok = tiny
+    configs = {"peft prompt": PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=3),
+               "peft p-tuning": PromptEncoderConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=3,
+                                                    encoder_hidden_size=16),
+               "peft prefix": PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=3),
+               "peft lora": LoraConfig(task_type=TaskType.CAUSAL_LM, r=2, target_modules=["q_proj", "v_proj"])}
+    torch.manual_seed(0)
+    net = (model if kind == "plain" else SoftPrompt(model, 3, init_ids=[5, 6]) if kind == "soft prompt"
+           else get_peft_model(ftkit.load_causal_lm("tiny-llama")[0], configs[kind]))
+    assert lm._keeps_logits(net)
+    batch = next(iter(lm.loader(lm.encode(ds, tok, lm.instruction(WORDS), WORDS), tok, batch_size=3, shuffle=False)))
+    assert (batch["labels"] != -100).sum() < batch["labels"].numel() / 4  # most positions are skipped
+    with torch.inference_mode():
+        assert lm.label_loss(net, batch).item() == pytest.approx(net(**batch).loss.item(), abs=1e-5)
+
+
+def test_label_loss_without_logits_to_keep_runs_the_full_model(tiny, ds):
+    model, tok = tiny
+
+    class Plain(torch.nn.Module):  # a wrapper that takes no extra keyword arguments
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, input_ids, attention_mask, labels=None):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+    batch = next(iter(lm.loader(lm.encode(ds, tok, "x", WORDS), tok, batch_size=3, shuffle=False)))
+    assert not lm._keeps_logits(Plain())
+    with torch.inference_mode():
+        assert lm.label_loss(Plain(), batch).item() == pytest.approx(model(**batch).loss.item(), abs=1e-6)

@@ -175,3 +175,23 @@ def test_minilm_learns_sms_spam():
     assert history[1]["train_loss"] < history[0]["train_loss"]
     assert after["f1"] > MIN_TRAINED_F1
     assert after["f1"] > before["f1"] + MIN_GAIN
+
+
+@pytest.mark.skipif(not ftkit.runtime.bf16_supported("cpu"), reason="this CPU has no bf16 units: the cache is off")
+def test_frozen_weights_in_bf16_give_the_same_logits_and_come_back_untouched():
+    from peft import LoraConfig, TaskType, get_peft_model
+    net = get_peft_model(ftkit.load_causal_lm("tiny-llama")[0],
+                         LoraConfig(task_type=TaskType.CAUSAL_LM, r=2, target_modules=["q_proj", "v_proj"]))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    with torch.inference_mode(), ftkit.runtime.autocast("cpu"):
+        expected = net(input_ids=ids).logits
+        with ftkit.runtime.bf16_frozen_weights(net, "cpu"):
+            dtypes = {n: p.dtype for n, p in net.named_parameters()}
+            cached = net(input_ids=ids).logits
+    assert torch.equal(cached, expected)  # autocast used these very bf16 values
+    assert dtypes["base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight"] == torch.bfloat16
+    assert dtypes["base_model.model.model.layers.0.mlp.up_proj.weight"] == torch.bfloat16
+    assert dtypes["base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight"] == torch.float32
+    assert dtypes["base_model.model.model.embed_tokens.weight"] == torch.float32
+    assert all(torch.equal(before[k], v) and v.dtype == before[k].dtype for k, v in net.state_dict().items())

@@ -1,0 +1,216 @@
+"""Training speed: the same model on the same data, four ways, in one run.
+
+    python benchmarks/train_speed.py                   # both workloads on the built-in models (about 8 min on 2 cores)
+    python benchmarks/train_speed.py --workload minilm --train 500
+    python benchmarks/train_speed.py --profile smoke   # tiny random models: checks that every way runs
+
+Workloads: MiniLM full fine-tuning on tweet sentiment (3 classes), and SmolLM2-135M-Instruct with LoRA
+(r=8 on q,v) learning SMS spam labels as words. Ways, each with the same hyperparameters and data:
+
+1. ``plain``: a plain PyTorch loop, fp32, every example padded to max_length, shuffled batches;
+2. ``trainer``: ``transformers.Trainer`` with its defaults (fp32, dynamic padding);
+3. ``trainer-best``: Trainer as well as it allows on this hardware: bf16 and length-grouped batches;
+4. ``ftkit``: ``ftkit.train.fit``, the path every notebook uses.
+
+Each way runs in its own process (so peak RSS is its own). Reported: real (non-pad) tokens per second,
+seconds per step, peak RSS, achieved FLOP/s as a share of the bf16 matmul peak measured here first, and the
+test accuracy reached (fp32 evaluation for all ways). FLOPs per real token: 6 x the transformer's weight
+matrices that train and 4 x those that are frozen (forward, input gradients, weight gradients), without
+the output layer over the vocabulary and without attention scores; a count of useful work, not of work done.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+WAYS = ("plain", "trainer", "trainer-best", "ftkit")
+WORKLOADS = {  # model (cpu profile), model (smoke profile), lr, batch size, epochs, training examples
+    "minilm": dict(model="minilm", tiny="tiny-bert", lr=1e-4, batch_size=32, epochs=1, train=1000),
+    "smollm2": dict(model="smollm2-135m-instruct", tiny="tiny-llama", lr=2e-3, batch_size=16, epochs=1, train=320),
+}
+MAX_LENGTH = 128
+
+
+def matmul_peak(dtype, n: int = 2048, repeat: int = 20) -> float:
+    """FLOP/s of an n x n matmul in ``dtype`` on this CPU (the best of three timings)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeat):
+            a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 * repeat / best
+
+
+def flops_per_token(model) -> float:
+    """6 x trained + 4 x frozen weights of the linear layers, the output layer over the vocabulary left out."""
+    out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    total = 0.0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and module is not out and module.weight.shape[0] < 30000:
+            total += (6 if module.weight.requires_grad else 4) * module.weight.numel()
+    return total
+
+
+def setup(workload: str, profile_name: str, n_train: int):
+    """(model, tokenizer, train examples ready for the loss, test set, evaluate(model) -> accuracy)."""
+    import ftkit
+    from ftkit import lm, train
+    w = WORKLOADS[workload]
+    profile = ftkit.profiles.get_profile(profile_name)
+    name = w["model"] if profile.real_models else w["tiny"]
+    if workload == "minilm":
+        ds = ftkit.data.load_dataset("tweet-sentiment", max_train=n_train, max_eval=400)
+        model, tok = ftkit.load_classifier(name, num_labels=3)
+        examples = train.tokenize(ds["train"], tok, MAX_LENGTH).rename_column("label", "labels")
+
+        def accuracy(net):
+            return train.evaluate(net, tok, ds["test"], device="cpu", bf16=False)["accuracy"]
+        return model, tok, examples, accuracy
+    from peft import LoraConfig, TaskType, get_peft_model
+    ds, words, instruction = lm.load_task("sms-spam", profile, max_train=n_train, max_eval=200)
+    model, tok = ftkit.load_causal_lm(name)
+    model = get_peft_model(model, LoraConfig(task_type=TaskType.CAUSAL_LM, r=8, target_modules=["q_proj", "v_proj"]))
+    examples = lm.encode(ds["train"], tok, instruction, words)
+
+    def accuracy(net):
+        scores = lm.verbalizer_logits(net, tok, ds["test"], instruction, words, device="cpu", bf16=False)
+        return float((scores.argmax(-1) == torch.tensor(ds["test"]["label"]).numpy()).mean())
+    return model, tok, examples, accuracy
+
+
+def collator(tok, workload, **padding):
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
+    if workload == "minilm":
+        return DataCollatorWithPadding(tok, **padding)
+    return DataCollatorForSeq2Seq(tok, label_pad_token_id=-100, **padding)
+
+
+def run_plain(model, tok, examples, w, workload):
+    """fp32, every batch padded to max_length, shuffled: what a first loop looks like."""
+    from torch.utils.data import DataLoader
+    from transformers import get_linear_schedule_with_warmup
+    loader = DataLoader(examples, batch_size=w["batch_size"], shuffle=True,
+                        generator=torch.Generator().manual_seed(0),
+                        collate_fn=collator(tok, workload, padding="max_length", max_length=MAX_LENGTH))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=w["lr"], weight_decay=0.01)
+    steps = w["epochs"] * len(loader)
+    sched = get_linear_schedule_with_warmup(opt, math.ceil(0.1 * steps), steps)
+    model.train()
+    padded = 0
+    for _ in range(w["epochs"]):
+        for batch in loader:
+            model(**batch).loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            padded += batch["input_ids"].numel()
+    return steps, padded
+
+
+def run_trainer(model, tok, examples, w, workload, best: bool):
+    from transformers import Trainer, TrainingArguments
+    extra = dict(bf16=True, train_sampling_strategy="group_by_length") if best else {}
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(out, per_device_train_batch_size=w["batch_size"], num_train_epochs=w["epochs"],
+                                 learning_rate=w["lr"], weight_decay=0.01, warmup_steps=0.1, max_grad_norm=1.0,
+                                 use_cpu=True, report_to="none", save_strategy="no", logging_strategy="no",
+                                 disable_tqdm=True, seed=0, **extra)
+        trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator(tok, workload),
+                          processing_class=tok)
+        trainer.train()
+        return trainer.state.global_step, None
+
+
+def run_ftkit(model, tok, examples, w, workload):
+    from ftkit import lm, train
+    if workload == "minilm":
+        batches = train.loader(examples.rename_column("labels", "label"), tok, w["batch_size"], shuffle=True)
+    else:
+        batches = lm.loader(examples, tok, w["batch_size"])
+    history = train.fit(model, tok, batches, epochs=w["epochs"], lr=w["lr"], batch_size=w["batch_size"],
+                        device="cpu", log=False)
+    padded = w["epochs"] * sum(b["input_ids"].numel() for b in batches)
+    return len(history[0]["step_losses"]) * w["epochs"], padded
+
+
+def one(workload: str, way: str, profile: str, n_train: int | None) -> dict:
+    """One way on one workload, in this process."""
+    import ftkit
+    w = {**WORKLOADS[workload], **({"train": n_train} if n_train else {})}
+    ftkit.runtime.seed_everything(0)
+    model, tok, examples, accuracy = setup(workload, profile, w["train"])
+    real = w["epochs"] * sum(len(ids) for ids in examples["input_ids"])
+    run = {"plain": run_plain, "trainer": lambda *a: run_trainer(*a, best=False),
+           "trainer-best": lambda *a: run_trainer(*a, best=True), "ftkit": run_ftkit}[way]
+    start = time.perf_counter()
+    steps, padded = run(model, tok, examples, w, workload)
+    seconds = time.perf_counter() - start
+    return {"workload": workload, "way": way, "model": type(model).__name__, "steps": steps, "seconds": seconds,
+            "real_tokens": real, "padded_tokens": padded, "flops_per_token": flops_per_token(model),
+            "accuracy": accuracy(model), "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def table(rows: list[dict], bf16_peak: float) -> str:
+    lines = ["| workload | way | tokens/s | x plain | x trainer | x trainer-best | s/step | padding | peak MB "
+             "| % bf16 peak | test acc |", "|" + "---|" * 11]
+    for r in rows:
+        base = {x["way"]: x["real_tokens"] / x["seconds"] for x in rows if x["workload"] == r["workload"]}
+        speed = r["real_tokens"] / r["seconds"]
+        ratio = lambda way: f"{speed / base[way]:.2f}" if way in base else "-"  # noqa: E731
+        pad = f"{1 - r['real_tokens'] / r['padded_tokens']:.0%}" if r["padded_tokens"] else "-"
+        share = speed * r["flops_per_token"] / bf16_peak
+        lines.append(f"| {r['workload']} | {r['way']} | {speed:,.0f} | {ratio('plain')} | {ratio('trainer')} | "
+                     f"{ratio('trainer-best')} | {r['seconds'] / r['steps']:.2f} | {pad} | {r['peak_mb']:,.0f} | "
+                     f"{share:.1%} | {r['accuracy']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
+    parser.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS))
+    parser.add_argument("--profile", choices=["cpu", "smoke"], default="cpu")
+    parser.add_argument("--train", type=int, default=None, help="training examples (default: per workload)")
+    parser.add_argument("--json", default=None, help="also write the rows to this file")
+    parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "WAY"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:  # a child process: one measurement, printed as the last line
+        print(json.dumps(one(*args.one, args.profile, args.train)))
+        return []
+    fp32_peak, bf16_peak = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    print(f"matmul 2048x2048 on {torch.get_num_threads()} threads: fp32 {fp32_peak / 1e9:,.0f} GFLOP/s, "
+          f"bf16 {bf16_peak / 1e9:,.0f} GFLOP/s", flush=True)
+    rows = []
+    for workload in WORKLOADS if args.workload == "all" else [args.workload]:
+        for way in args.ways:
+            command = [sys.executable, __file__, "--one", workload, way, "--profile", args.profile]
+            done = subprocess.run(command + (["--train", str(args.train)] if args.train else []),
+                                  capture_output=True, text=True)
+            if done.returncode:
+                sys.exit(f"{workload} / {way} failed:\n{done.stderr[-3000:]}")
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(f"{workload:8} {way:13} {r['real_tokens'] / r['seconds']:8,.0f} tokens/s  {r['seconds']:6.1f} s  "
+                  f"acc {r['accuracy']:.3f}", flush=True)
+    print(table(rows, bf16_peak))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"fp32_peak": fp32_peak, "bf16_peak": bf16_peak, "rows": rows}, f, indent=1)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
