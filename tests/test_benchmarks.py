@@ -1,0 +1,25 @@
+"""benchmarks/train_speed.py runs every way on both workloads (tiny models: the code path, not the speed)."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+spec = importlib.util.spec_from_file_location("train_speed", ROOT / "benchmarks" / "train_speed.py")
+train_speed = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train_speed)
+
+
+@pytest.mark.parametrize("workload", list(train_speed.WORKLOADS))
+def test_every_way_trains_the_same_steps_on_the_same_tokens(workload, capsys):
+    rows = train_speed.main(["--profile", "smoke", "--workload", workload, "--train", "48"])
+    assert [r["way"] for r in rows] == list(train_speed.WAYS)
+    assert len({r["steps"] for r in rows}) == 1 and rows[0]["steps"] == 48 // train_speed.WORKLOADS[workload]["batch_size"]
+    assert len({r["real_tokens"] for r in rows}) == 1
+    plain, ftkit_row = rows[0], rows[-1]
+    assert plain["padded_tokens"] == 48 * train_speed.MAX_LENGTH  # every example padded to max_length
+    assert ftkit_row["padded_tokens"] < plain["padded_tokens"]  # length-grouped, dynamic padding
+    assert all(r["flops_per_token"] > 0 and 0 <= r["accuracy"] <= 1 for r in rows)
+    printed = capsys.readouterr().out
+    assert printed.count(f"| {workload} |") == 4 and "bf16" in printed
