@@ -25,10 +25,16 @@ def embed(model, tokenizer, ds, *, device, batch_size: int = 64, max_length: int
     return map_sorted(pooled, tokenizer, ds, batch_size=batch_size, max_length=max_length)
 
 
+def probe(model, tokenizer, train_ds, *, device, max_length: int = 128):
+    """A logistic regression fitted on frozen features of ``train_ds``: returns ``probabilities(ds)``."""
+    x_train = embed(model, tokenizer, train_ds, device=device, max_length=max_length)
+    clf = LogisticRegression(max_iter=2000).fit(x_train, train_ds["label"])
+    return lambda ds: clf.predict_proba(embed(model, tokenizer, ds, device=device, max_length=max_length))
+
+
 def linear_probe(model, tokenizer, ds, *, device, split: str = "test", max_length: int = 128) -> dict:
     """Metrics on ``ds[split]`` of a logistic regression trained on frozen features of ``ds["train"]``."""
-    x_train = embed(model, tokenizer, ds["train"], device=device, max_length=max_length)
-    x_eval = embed(model, tokenizer, ds[split], device=device, max_length=max_length)
-    clf = LogisticRegression(max_iter=2000).fit(x_train, ds["train"]["label"])
+    probabilities = probe(model, tokenizer, ds["train"], device=device, max_length=max_length)
     num_labels = ds["train"].features["label"].num_classes
-    return metrics.classification_metrics(clf.predict(x_eval).tolist(), list(ds[split]["label"]), num_labels)
+    predicted = probabilities(ds[split]).argmax(-1).tolist()
+    return metrics.classification_metrics(predicted, list(ds[split]["label"]), num_labels)

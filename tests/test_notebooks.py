@@ -175,6 +175,8 @@ BAD_LATER = [
     ("10", {"micro_batch": 5}, "effective_batch 32 is not a multiple of micro_batch 5"),
     ("11", {"patience": 0}, "parameter 'patience' must be >= 1"),
     ("11", {"label_smoothing": 1.5}, "parameter 'label_smoothing' must be >= 0 and < 1"),
+    ("16", {"terms": "he-she"}, "term pair 'he-she' is not two words joined by ':'"),
+    ("16", {"skew": 0.2}, "parameter 'skew' must be >= 0.5 and <= 1"),
 ]
 TRAINS = re.compile(r"train\.fit\(|classifier_run\(|trainer\.train\(")  # the cells that start training
 BAD_CASES = [(QUICKSTART, p, m) for p, m in BAD_PARAMETERS] + [
