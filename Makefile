@@ -17,7 +17,7 @@ VENV_FLAGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install run test test-newest lab tensorboard clean
+.PHONY: install run test bench test-newest lab tensorboard clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ run: install
 
 test: install
 	$(PY) -m pytest
+
+# ftkit's training loop against a plain loop and transformers.Trainer, one table (about 10 minutes on 2 cores)
+bench: install
+	$(PY) benchmarks/train_speed.py
 
 # The suite against the newest releases of everything (a separate venv; CPU torch from PyTorch's index):
 # an upgrade that changes an API the cookbook calls fails here before it reaches a reader.
