@@ -56,7 +56,7 @@ def fit_temperature(logits, labels, steps: int = 200) -> float:
         loss.backward()
         return loss
     opt.step(nll)
-    return float(log_t.exp())
+    return float(log_t.detach().exp())
 
 
 def confident_mistakes(texts, labels, probs, names, k: int = 10) -> pd.DataFrame:

@@ -128,7 +128,8 @@ def skewed(ds, pairs, n: int, *, left_label: int, right_label: int, skew: float 
 def augment(ds, pairs):
     """Counterfactual data augmentation: ``ds`` plus the swapped copy of every example that names a term."""
     import datasets
-    rows = [dict(row, text=swap(row["text"], pairs)[0]) for row in ds if swap(row["text"], pairs)[1]]
+    swapped = [(row, *swap(row["text"], pairs)) for row in ds]
+    rows = [dict(row, text=text) for row, text, side in swapped if side]
     if not rows:
         return ds
     extra = datasets.Dataset.from_list(rows, features=ds.features)
