@@ -188,6 +188,35 @@ def _greedy(model, tokenizer, batch, max_new_tokens):
     return new
 
 
+def text_examples(texts, tokenizer, max_length: int = 128):
+    """Plain language-model examples (every token in the loss), each text cut to ``max_length`` tokens: the
+    general text a forgetting check scores, or replays during fine-tuning."""
+    import datasets
+    rows = [tokenizer(t, truncation=True, max_length=max_length) for t in texts]
+    return datasets.Dataset.from_dict({"input_ids": [r["input_ids"] for r in rows],
+                                       "attention_mask": [r["attention_mask"] for r in rows],
+                                       "labels": [r["input_ids"] for r in rows]})
+
+
+@torch.inference_mode()
+def perplexity(model, tokenizer, texts, *, device, max_length: int = 128, batch_size: int = 16,
+               bf16: bool = True) -> float:
+    """Perplexity of ``model`` on ``texts`` (each cut to ``max_length`` tokens), through the local evaluate
+    module: exp(total negative log-likelihood / scored tokens)."""
+    from .metrics import load
+    model.to(device).eval()
+    nll, counts = [], []
+    for batch in loader(text_examples(texts, tokenizer, max_length), tokenizer, batch_size, shuffle=False):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with autocast(device, bf16):
+            logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        targets = batch["labels"][:, 1:]
+        losses = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100, reduction="none")
+        nll += losses.sum(1).tolist()
+        counts += (targets != -100).sum(1).tolist()
+    return load("perplexity").compute(nll=nll, n_tokens=counts)["perplexity"]
+
+
 def parse(answer: str, label_words) -> int:
     """Index of the label word the answer is (case and surrounding punctuation aside), else -1."""
     word = re.sub(r"^\W+|\W+$", "", answer.lower())

@@ -70,7 +70,7 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
         eval_ds=None, bf16: bool = True, param_groups=None, on_epoch_start=None, best_dir=None,
         best_metric: str = "macro_f1", schedule="linear", label_smoothing: float = 0.0,
         early_stopping=None, accumulate: int = 1, log: bool = True, checkpoint_dir=None,
-        checkpoint_every: int | None = None) -> list[dict]:
+        checkpoint_every: int | None = None, penalty=None) -> list[dict]:
     """Train in place with AdamW, linear warmup then decay, clipping; returns one record per epoch, each
     with the epoch's mean training loss, its per-step losses and learning rates, and validation metrics.
 
@@ -88,6 +88,7 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
     ``checkpoint_dir``: write a checkpoint there at the end of each epoch (and every ``checkpoint_every``
     optimizer steps), and resume from the latest one found there: a killed run started again with the same
     arguments ends with the same weights and metrics as a run that was never interrupted (see checkpoint.py).
+    ``penalty(model)``: a term added to every step's loss (``ewc.Penalty`` holds weights near their old values).
     """
     model.to(device)
     if not isinstance(train_ds, DataLoader):
@@ -162,6 +163,8 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
                             loss = lm.label_loss(model, batch)
                         else:
                             loss = model(**batch).loss
+                    if penalty is not None:
+                        loss = loss + penalty(model)
                     (loss * (n / sum(counts))).backward()
                     step_loss += loss.item() * n / sum(counts)
                 torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)

@@ -71,3 +71,15 @@ def test_gradual_unfreezing_trains_only_unfrozen_groups(tiny):
               on_epoch_start=freezing.gradual_unfreezing(model))
     assert all(torch.equal(a, b) for a, b in zip(embeddings, freezing.layer_groups(model)[0]))
     assert not all(torch.equal(a, b) for a, b in zip(head, freezing.layer_groups(model)[-1]))
+
+
+def test_gradual_unfreezing_in_stages_unfreezes_blocks_of_layers():
+    model, _ = ftkit.load_causal_lm("tiny-llama")
+    groups = freezing.layer_groups(model)  # embeddings, the layers, the head
+    start = freezing.gradual_unfreezing(model, stages=2)
+    first_block = -(-len(groups) // 2)
+    start(1)
+    trainable = [all(p.requires_grad for p in g) for g in groups]
+    assert trainable == [False] * (len(groups) - first_block) + [True] * first_block
+    start(2)
+    assert all(p.requires_grad for p in model.parameters())

@@ -177,6 +177,9 @@ BAD_LATER = [
     ("11", {"label_smoothing": 1.5}, "parameter 'label_smoothing' must be >= 0 and < 1"),
     ("16", {"terms": "he-she"}, "term pair 'he-she' is not two words joined by ':'"),
     ("16", {"skew": 0.2}, "parameter 'skew' must be >= 0.5 and <= 1"),
+    ("17", {"ewc_strengths": [1, "big"]}, "parameter 'ewc_strength' must be a number, got 'big'"),
+    ("17", {"replay": 1.5}, "parameter 'replay' must be >= 0 and < 1"),
+    ("17", {"general": "nope"}, "unknown dataset 'nope'"),
 ]
 TRAINS = re.compile(r"train\.fit\(|classifier_run\(|trainer\.train\(")  # the cells that start training
 BAD_CASES = [(QUICKSTART, p, m) for p, m in BAD_PARAMETERS] + [
