@@ -2,7 +2,7 @@
 penalty holds each weight near its old value, in proportion to how much the old abilities depend on it.
 
     fisher = ewc.fisher_diagonal(model, general_batches)       # before fine-tuning: what general text needs
-    penalty = ewc.Penalty(model, fisher, strength=100.0)        # remembers the weights as they are now
+    penalty = ewc.Penalty(model, fisher, strength=1.0)          # remembers the weights as they are now
     train.fit(model, tok, task_batches, ..., penalty=penalty)   # loss + strength * sum F * (w - w_old)^2
 
 The diagonal Fisher information is estimated as the mean squared gradient of the language-model loss on
