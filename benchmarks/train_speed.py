@@ -12,6 +12,9 @@ Workloads: MiniLM full fine-tuning on tweet sentiment (3 classes), and SmolLM2-1
 3. ``trainer-best``: Trainer as well as it allows on this hardware: bf16 and length-grouped batches;
 4. ``ftkit``: ``ftkit.train.fit``, the path every notebook uses.
 
+Two more ways on request (``--ways ftkit ftkit-fp32 ftkit-packed``): ``ftkit-fp32``, the same path without bf16
+(the numerics reference), and ``ftkit-packed``, causal-LM batches packed into rows (``lm.loader(pack=True)``).
+
 Each way runs in its own process (so peak RSS is its own). Reported: real (non-pad) tokens per second,
 seconds per step, peak RSS, achieved FLOP/s as a share of the bf16 matmul peak measured here first, and the
 test accuracy reached (fp32 evaluation for all ways). FLOPs per real token: 6 x the transformer's weight
@@ -32,6 +35,7 @@ import time
 import torch
 
 WAYS = ("plain", "trainer", "trainer-best", "ftkit")
+MORE_WAYS = ("ftkit-fp32", "ftkit-packed")  # with --ways: ftkit without bf16; ftkit packing causal-LM batches
 WORKLOADS = {  # model (cpu profile), model (smoke profile), lr, batch size, epochs, training examples
     "minilm": dict(model="minilm", tiny="tiny-bert", lr=1e-4, batch_size=32, epochs=1, train=1000),
     "smollm2": dict(model="smollm2-135m-instruct", tiny="tiny-llama", lr=2e-3, batch_size=16, epochs=1, train=320),
@@ -134,14 +138,14 @@ def run_trainer(model, tok, examples, w, workload, best: bool):
         return trainer.state.global_step, None
 
 
-def run_ftkit(model, tok, examples, w, workload):
+def run_ftkit(model, tok, examples, w, workload, bf16=True, pack=False):
     from ftkit import lm, train
     if workload == "minilm":
         batches = train.loader(examples.rename_column("labels", "label"), tok, w["batch_size"], shuffle=True)
     else:
-        batches = lm.loader(examples, tok, w["batch_size"])
+        batches = lm.loader(examples, tok, w["batch_size"], pack=pack)
     history = train.fit(model, tok, batches, epochs=w["epochs"], lr=w["lr"], batch_size=w["batch_size"],
-                        device="cpu", log=False)
+                        device="cpu", log=False, bf16=bf16)
     padded = w["epochs"] * sum(b["input_ids"].numel() for b in batches)
     return len(history[0]["step_losses"]) * w["epochs"], padded
 
@@ -154,7 +158,8 @@ def one(workload: str, way: str, profile: str, n_train: int | None) -> dict:
     model, tok, examples, accuracy = setup(workload, profile, w["train"])
     real = w["epochs"] * sum(len(ids) for ids in examples["input_ids"])
     run = {"plain": run_plain, "trainer": lambda *a: run_trainer(*a, best=False),
-           "trainer-best": lambda *a: run_trainer(*a, best=True), "ftkit": run_ftkit}[way]
+           "trainer-best": lambda *a: run_trainer(*a, best=True), "ftkit": run_ftkit,
+           "ftkit-fp32": lambda *a: run_ftkit(*a, bf16=False), "ftkit-packed": lambda *a: run_ftkit(*a, pack=True)}[way]
     start = time.perf_counter()
     steps, padded = run(model, tok, examples, w, workload)
     seconds = time.perf_counter() - start
@@ -181,7 +186,7 @@ def table(rows: list[dict], bf16_peak: float) -> str:
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
-    parser.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS))
+    parser.add_argument("--ways", nargs="+", choices=WAYS + MORE_WAYS, default=list(WAYS))
     parser.add_argument("--profile", choices=["cpu", "smoke"], default="cpu")
     parser.add_argument("--train", type=int, default=None, help="training examples (default: per workload)")
     parser.add_argument("--json", default=None, help="also write the rows to this file")

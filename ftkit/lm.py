@@ -86,10 +86,12 @@ def encode(ds, tokenizer, instruction: str, label_words, max_length: int = 96):
     return ds.map(one, remove_columns=ds.column_names)
 
 
-def loader(encoded, tokenizer, batch_size: int, shuffle: bool = True, seed: int = 0) -> DataLoader:
-    """``train.loader``'s length-grouped batches, with labels padded by -100."""
-    return train.loader(encoded, tokenizer, batch_size, shuffle, seed, collate_fn=DataCollatorForSeq2Seq(
-        tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=16))
+def loader(encoded, tokenizer, batch_size: int, shuffle: bool = True, seed: int = 0, pack: bool = False) -> DataLoader:
+    """``train.loader``'s length-grouped batches, with labels padded by -100; ``pack``: each batch's examples
+    packed into rows of 256 tokens (``packing.PackedCollator``), the same examples per batch."""
+    from .packing import PackedCollator
+    return train.loader(encoded, tokenizer, batch_size, shuffle, seed, collate_fn=PackedCollator(tokenizer) if pack
+                        else DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=16))
 
 
 def label_loss(model, batch: dict):
@@ -102,6 +104,8 @@ def label_loss(model, batch: dict):
     Uses transformers' ``logits_to_keep``; a model without it gets the full forward pass.
     """
     labels = batch["labels"]
+    if "position_ids" in batch:  # packed rows: transformers masks per example only when it keeps no KV cache
+        batch = {**batch, "use_cache": False}
     if not _keeps_logits(model):
         return model(**batch).loss
     # (writing this ourselves: transformers' loss needs logits at every position)

@@ -42,7 +42,7 @@ RULES = {
     "n_seeds": ("int", lambda v: v >= 1, ">= 1", "-p n_seeds 3"),
     "synonym_p": ("float", lambda v: 0 < v <= 1, "> 0 and <= 1", "-p synonym_p 0.15"),
     "n_low": ("int", lambda v: v >= 10, ">= 10", "-p n_low 100"),
-    "ewc_strength": ("float", lambda v: v > 0, "> 0", "-p ewc_strengths '[1, 100]'"),
+    "ewc_strength": ("float", lambda v: v > 0, "> 0", "-p ewc_strengths '[0.1, 1]'"),
     "replay": ("float", lambda v: 0 <= v < 1, ">= 0 and < 1", "-p replay 0.25"),
     "skew": ("float", lambda v: 0.5 <= v <= 1, ">= 0.5 and <= 1", "-p skew 0.9"),
     "max_new_tokens": ("int", lambda v: v >= 1, ">= 1", "-p max_new_tokens 32"),

@@ -1,5 +1,7 @@
 """Tests for ftkit.params: notebook parameters as papermill injects them, checked and converted."""
 
+import ast
+
 import pytest
 
 from ftkit import params
@@ -70,14 +72,14 @@ def test_unknown_names_pass_through_unchanged(name, value):
 def test_every_rule_has_a_papermill_example():
     for name, (kind, test, meaning, example) in params.RULES.items():
         assert kind in ("int", "float")
-        assert example.startswith(f"-p {name} ")
+        assert example.startswith((f"-p {name} ", f"-p {name}s '["))  # a list parameter: the rule of each item
 
 
 def test_every_example_passes_its_own_rule():
     for name, (kind, *_rest, example) in params.RULES.items():
-        text = example.split()[-1]
-        value = int(text) if kind == "int" else float(text)
-        assert params.check(name, value) == value
+        text = example.split(" ", 2)[2].strip("'")
+        values = ast.literal_eval(text) if text.startswith("[") else [int(text) if kind == "int" else float(text)]
+        assert values and all(params.check(name, v) == v for v in values)
 
 
 def test_check_all_converts_and_keeps_order():
