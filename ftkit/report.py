@@ -95,9 +95,10 @@ def pretty(tab: pd.DataFrame) -> pd.DataFrame:
 
     out = pd.DataFrame({"method": tab["method"], "model": tab["model"], "task": tab.apply(task, axis=1),
                         "key metric": tab.apply(metric, axis=1), "trainable params": tab.apply(params, axis=1),
-                        "train s": tab["train_seconds"].round(0), "peak MB": tab["peak_mb"].round(0),
-                        "general ppl change": tab["general_ppl_change"].round(2)}).set_index(tab["notebook"])
-    return out.dropna(axis=1, how="all")  # the perplexity column only where a notebook measured it
+                        "train s": tab["train_seconds"].round(0), "peak MB": tab["peak_mb"].round(0)})
+    if tab["general_ppl_change"].notna().any():  # the perplexity column only where a notebook measured it
+        out["general ppl change"] = tab["general_ppl_change"].map(lambda v: "" if pd.isna(v) else f"{v:+.1f}%")
+    return out.set_index(tab["notebook"])
 
 
 def write(tab: pd.DataFrame, folder) -> Path:

@@ -52,6 +52,8 @@ def test_table_mean_and_spread_over_seeds(runs_dir):
     assert pretty.loc["04_lora", "key metric"] == "0.700 ± 0.100 (3 seeds)"
     assert pretty.loc["04_lora", "trainable params"] == "1,000 (0.25%)"
     assert pretty.loc["09_learning_rate", "key metric"] == "0.500"
+    assert pretty.loc["01_full_finetuning", "general ppl change"] == "+1.5%"
+    assert pretty.loc["04_lora", "general ppl change"] == ""  # not measured: blank, not nan
     assert "general ppl change" not in report.pretty(tab.drop("01_full_finetuning").reset_index())
 
 
