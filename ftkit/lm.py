@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from transformers import DataCollatorForSeq2Seq
 
-from . import data, train
+from . import batching, data, train
 from .errors import FtkitError
 from .metrics import classification_metrics
+from .packing import PackedCollator
 from .runtime import autocast
 
 
@@ -89,7 +90,6 @@ def encode(ds, tokenizer, instruction: str, label_words, max_length: int = 96):
 def loader(encoded, tokenizer, batch_size: int, shuffle: bool = True, seed: int = 0, pack: bool = False) -> DataLoader:
     """``train.loader``'s length-grouped batches, with labels padded by -100; ``pack``: each batch's examples
     packed into rows of 256 tokens (``packing.PackedCollator``), the same examples per batch."""
-    from .packing import PackedCollator
     return train.loader(encoded, tokenizer, batch_size, shuffle, seed, collate_fn=PackedCollator(tokenizer) if pack
                         else DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=16))
 
@@ -203,22 +203,27 @@ def text_examples(texts, tokenizer, max_length: int = 128):
 
 
 @torch.inference_mode()
+def label_nll(model, tokenizer, encoded, *, device, batch_size: int = 16, bf16: bool = True) -> tuple[float, int]:
+    """Total negative log-likelihood of the labelled tokens of ``encoded`` examples, and how many there are."""
+    model.to(device).eval()
+    total, count = 0.0, 0
+    for batch in loader(encoded, tokenizer, batch_size, shuffle=False):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        n = batching.items(batch, "tokens")
+        with autocast(device, bf16):
+            total += label_loss(model, batch).item() * n
+        count += n
+    return total, count
+
+
 def perplexity(model, tokenizer, texts, *, device, max_length: int = 128, batch_size: int = 16,
                bf16: bool = True) -> float:
     """Perplexity of ``model`` on ``texts`` (each cut to ``max_length`` tokens), through the local evaluate
     module: exp(total negative log-likelihood / scored tokens)."""
     from .metrics import load
-    model.to(device).eval()
-    nll, counts = [], []
-    for batch in loader(text_examples(texts, tokenizer, max_length), tokenizer, batch_size, shuffle=False):
-        batch = {k: v.to(device) for k, v in batch.items()}
-        with autocast(device, bf16):
-            logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
-        targets = batch["labels"][:, 1:]
-        losses = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100, reduction="none")
-        nll += losses.sum(1).tolist()
-        counts += (targets != -100).sum(1).tolist()
-    return load("perplexity").compute(nll=nll, n_tokens=counts)["perplexity"]
+    total, count = label_nll(model, tokenizer, text_examples(texts, tokenizer, max_length), device=device,
+                             batch_size=batch_size, bf16=bf16)
+    return load("perplexity").compute(nll=[total], n_tokens=[count])["perplexity"]
 
 
 def parse(answer: str, label_words) -> int:

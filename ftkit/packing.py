@@ -31,9 +31,10 @@ class PackedCollator:
         rows, room = [], []
         for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
             j = next((j for j, r in enumerate(room) if r >= lengths[i]), None)
-            if j is None:
-                rows.append([]), room.append(capacity)
-                j = len(rows) - 1
+            if j is None:  # a new row
+                j = len(rows)
+                rows.append([])
+                room.append(capacity)
             rows[j].append(i)
             room[j] -= lengths[i]
         return rows

@@ -20,12 +20,10 @@ import sys
 from pathlib import Path
 
 import datasets
-import torch
 
 from . import generate, lm
 from .errors import FtkitError
 from .metrics import load as load_metric
-from .runtime import autocast
 
 
 def messages(prompt: str, response: str | None = None) -> list[dict]:
@@ -65,19 +63,11 @@ def answer(model, tokenizer, prompts, *, device, max_new_tokens: int = 48, batch
                            max_new_tokens=max_new_tokens, batch_size=batch_size, bf16=bf16)
 
 
-@torch.inference_mode()
 def answer_nll(model, tokenizer, prompts, answers, *, device, batch_size: int = 16, bf16: bool = True) -> float:
     """Mean negative log-likelihood per token of the given ``answers`` to ``prompts`` (chat template, the
     prompt masked): how much less likely a model finds answers it, or another model, once gave."""
     encoded = encode(datasets.Dataset.from_dict({"prompt": list(prompts), "response": list(answers)}), tokenizer)
-    model.to(device).eval()
-    total, count = 0.0, 0
-    for batch in lm.loader(encoded, tokenizer, batch_size, shuffle=False):
-        batch = {k: v.to(device) for k, v in batch.items()}
-        n = int((batch["labels"][:, 1:] != -100).sum())
-        with autocast(device, bf16):
-            total += lm.label_loss(model, batch).item() * n
-        count += n
+    total, count = lm.label_nll(model, tokenizer, encoded, device=device, batch_size=batch_size, bf16=bf16)
     return total / count
 
 
