@@ -9,14 +9,16 @@ Workloads: MiniLM full fine-tuning on tweet sentiment (3 classes), and SmolLM2-1
 
 1. ``plain``: a plain PyTorch loop, fp32, every example padded to max_length, shuffled batches;
 2. ``trainer``: ``transformers.Trainer`` with its defaults (fp32, dynamic padding);
-3. ``trainer-best``: Trainer as well as it allows on this hardware: bf16 and length-grouped batches;
+3. ``trainer-best``: Trainer as well as it allows on this hardware: length-grouped batches, and bf16 where the
+   CPU has bf16 units (AMX or AVX512-BF16; elsewhere bf16 matmuls run ~100x slower than fp32);
 4. ``ftkit``: ``ftkit.train.fit``, the path every notebook uses.
 
 Two more ways on request (``--ways ftkit ftkit-fp32 ftkit-packed``): ``ftkit-fp32``, the same path without bf16
 (the numerics reference), and ``ftkit-packed``, causal-LM batches packed into rows (``lm.loader(pack=True)``).
 
 Each way runs in its own process (so peak RSS is its own). Reported: real (non-pad) tokens per second,
-seconds per step, peak RSS, achieved FLOP/s as a share of the bf16 matmul peak measured here first, and the
+seconds per step, peak RSS, achieved FLOP/s as a share of the matmul peak measured here first (bf16 where the
+CPU has bf16 units, else fp32: the precision the fast path computes in), and the
 test accuracy reached (fp32 evaluation for all ways). FLOPs per real token: 6 x the transformer's weight
 matrices that train and 4 x those that are frozen (forward, input gradients, weight gradients), without
 the output layer over the vocabulary and without attention scores; a count of useful work, not of work done.
@@ -126,7 +128,8 @@ def run_plain(model, tok, examples, w, workload):
 
 def run_trainer(model, tok, examples, w, workload, best: bool):
     from transformers import Trainer, TrainingArguments
-    extra = dict(bf16=True, train_sampling_strategy="group_by_length") if best else {}
+    from ftkit.runtime import bf16_supported
+    extra = dict(bf16=bf16_supported("cpu"), train_sampling_strategy="group_by_length") if best else {}
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(out, per_device_train_batch_size=w["batch_size"], num_train_epochs=w["epochs"],
                                  learning_rate=w["lr"], weight_decay=0.01, warmup_steps=0.1, max_grad_norm=1.0,
@@ -168,15 +171,15 @@ def one(workload: str, way: str, profile: str, n_train: int | None) -> dict:
             "accuracy": accuracy(model), "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def table(rows: list[dict], bf16_peak: float) -> str:
+def table(rows: list[dict], peak: float, peak_dtype: str = "bf16") -> str:
     lines = ["| workload | way | tokens/s | x plain | x trainer | x trainer-best | s/step | padding | peak MB "
-             "| % bf16 peak | test acc |", "|" + "---|" * 11]
+             f"| % {peak_dtype} peak | test acc |", "|" + "---|" * 11]
     for r in rows:
         base = {x["way"]: x["real_tokens"] / x["seconds"] for x in rows if x["workload"] == r["workload"]}
         speed = r["real_tokens"] / r["seconds"]
         ratio = lambda way: f"{speed / base[way]:.2f}" if way in base else "-"  # noqa: E731
         pad = f"{1 - r['real_tokens'] / r['padded_tokens']:.0%}" if r["padded_tokens"] else "-"
-        share = speed * r["flops_per_token"] / bf16_peak
+        share = speed * r["flops_per_token"] / peak
         lines.append(f"| {r['workload']} | {r['way']} | {speed:,.0f} | {ratio('plain')} | {ratio('trainer')} | "
                      f"{ratio('trainer-best')} | {r['seconds'] / r['steps']:.2f} | {pad} | {r['peak_mb']:,.0f} | "
                      f"{share:.1%} | {r['accuracy']:.3f} |")
@@ -195,9 +198,14 @@ def main(argv=None) -> list[dict]:
     if args.one:  # a child process: one measurement, printed as the last line
         print(json.dumps(one(*args.one, args.profile, args.train)))
         return []
-    fp32_peak, bf16_peak = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
-    print(f"matmul 2048x2048 on {torch.get_num_threads()} threads: fp32 {fp32_peak / 1e9:,.0f} GFLOP/s, "
-          f"bf16 {bf16_peak / 1e9:,.0f} GFLOP/s", flush=True)
+    from ftkit.runtime import bf16_supported
+    n = 2048 if args.profile == "cpu" else 256  # smoke: the code path, not the speed
+    peak_dtype = "bf16" if bf16_supported("cpu") else "fp32"  # without bf16 units the fast path is fp32
+    fp32_peak = matmul_peak(torch.float32, n)
+    bf16_peak = matmul_peak(torch.bfloat16, n) if peak_dtype == "bf16" else None
+    print(f"matmul {n}x{n} on {torch.get_num_threads()} threads: fp32 {fp32_peak / 1e9:,.0f} GFLOP/s, " + (
+          f"bf16 {bf16_peak / 1e9:,.0f} GFLOP/s" if bf16_peak else "bf16 not measured: this CPU has no bf16 units"),
+          flush=True)
     rows = []
     for workload in WORKLOADS if args.workload == "all" else [args.workload]:
         for way in args.ways:
@@ -210,7 +218,7 @@ def main(argv=None) -> list[dict]:
             r = rows[-1]
             print(f"{workload:8} {way:13} {r['real_tokens'] / r['seconds']:8,.0f} tokens/s  {r['seconds']:6.1f} s  "
                   f"acc {r['accuracy']:.3f}", flush=True)
-    print(table(rows, bf16_peak))
+    print(table(rows, bf16_peak or fp32_peak, peak_dtype))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"fp32_peak": fp32_peak, "bf16_peak": bf16_peak, "rows": rows}, f, indent=1)

@@ -7,7 +7,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GUARD_DIR = Path(__file__).resolve().parent / "netguard"
-NET_LOG = Path(tempfile.mkdtemp(prefix="ftkit-net-")) / "attempts.log"
+# one log for the whole run: pytest-xdist workers (make test runs the quick tests on two) inherit the
+# controller's, so its pytest_sessionfinish sees their attempts too
+NET_LOG = Path(os.environ["FTKIT_NET_LOG"]) if os.environ.get("PYTEST_XDIST_WORKER") \
+    else Path(tempfile.mkdtemp(prefix="ftkit-net-")) / "attempts.log"
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"

@@ -110,6 +110,8 @@ def run_in(run_dir, path, profile) -> dict:
     return harness.execute(path, run_dir, profile)
 
 
+# the smoke runs and the smoke report share one folder: under pytest-xdist they stay on one worker, in order
+@pytest.mark.xdist_group("smoke")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_smoke(path, run_dirs):
     result = run_in(run_dirs["smoke"], path, "smoke")
@@ -129,7 +131,8 @@ def test_cpu_profile_expectations(path, run_dirs):
     assert harness.check(result, checks) == []
 
 
-@pytest.mark.parametrize("profile", ["smoke", pytest.param("cpu", marks=pytest.mark.cpu_profile)])
+@pytest.mark.parametrize("profile", [pytest.param("smoke", marks=pytest.mark.xdist_group("smoke")),
+                                     pytest.param("cpu", marks=pytest.mark.cpu_profile)])
 def test_report_covers_every_notebook(profile, run_dirs):
     """The comparison report of a run names every other notebook of the run, draws each one's loss curve,
     and its plots are real images."""
