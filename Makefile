@@ -32,10 +32,10 @@ run: install
 	$(PY) ci/run_notebooks.py --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS))
 
 # Two passes: the quick tests (unit tests, smoke notebooks, bad parameters, nbval) on two processes with
-# one thread each, where kernel start-up and imports dominate; then the cpu-profile notebooks one at a
-# time, each with both cores. `pytest` alone runs everything in one process.
+# one thread each, where kernel start-up and imports dominate; a file's tests stay on one worker, in order);
+# then the cpu-profile notebooks one at a time, each with both cores. `pytest` alone runs everything in one process.
 test: install
-	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not cpu_profile" -n 2 --dist loadgroup
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not cpu_profile" -n 2 --dist loadfile
 	$(PY) -m pytest -m cpu_profile
 
 # ftkit's training loop against a plain loop and transformers.Trainer, one table (about 10 minutes on 2 cores)

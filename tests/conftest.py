@@ -31,3 +31,13 @@ def pytest_sessionfinish(session, exitstatus):
     if attempts:
         print(f"\nFAILED: code tried to reach the network during the tests:\n{attempts}", file=sys.stderr)
         session.exitstatus = 1
+
+
+# Under pytest-xdist (make test: --dist loadfile) the files that take minutes start first, so that the other
+# worker works through the short ones meanwhile instead of waiting at the end.
+LONG_FIRST = ("test_notebook_inputs.py", "test_notebooks.py", "test_benchmarks.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order within a file is kept

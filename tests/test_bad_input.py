@@ -1,6 +1,6 @@
 """The bad-input catalogue: one row per mistake a user can make, each ending in a one-line FtkitError that
 names the problem and the fix, raised before any training starts. The same mistakes made through papermill
-(``-p lr abc``) are checked on the notebooks themselves in test_notebooks.py (BAD_PARAMETERS, BAD_LATER)."""
+(``-p lr abc``) are checked on the notebooks themselves in test_notebook_inputs.py (BAD_PARAMETERS, BAD_LATER)."""
 import json
 
 import pytest
