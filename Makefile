@@ -32,7 +32,7 @@ run: install
 	$(PY) ci/run_notebooks.py --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS))
 
 # Two passes: the quick tests (unit tests, smoke notebooks, bad parameters, nbval) on two processes with
-# one thread each, where kernel start-up and imports dominate; a file's tests stay on one worker, in order);
+# one thread each (kernel start-up and imports dominate there; a file's tests stay on one worker, in order);
 # then the cpu-profile notebooks one at a time, each with both cores. `pytest` alone runs everything in one process.
 test: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not cpu_profile" -n 2 --dist loadfile
