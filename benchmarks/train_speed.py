@@ -36,6 +36,8 @@ import time
 
 import torch
 
+from ftkit.runtime import bf16_supported
+
 WAYS = ("plain", "trainer", "trainer-best", "ftkit")
 MORE_WAYS = ("ftkit-fp32", "ftkit-packed")  # with --ways: ftkit without bf16; ftkit packing causal-LM batches
 WORKLOADS = {  # model (cpu profile), model (smoke profile), lr, batch size, epochs, training examples
@@ -128,7 +130,6 @@ def run_plain(model, tok, examples, w, workload):
 
 def run_trainer(model, tok, examples, w, workload, best: bool):
     from transformers import Trainer, TrainingArguments
-    from ftkit.runtime import bf16_supported
     extra = dict(bf16=bf16_supported("cpu"), train_sampling_strategy="group_by_length") if best else {}
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(out, per_device_train_batch_size=w["batch_size"], num_train_epochs=w["epochs"],
@@ -198,7 +199,6 @@ def main(argv=None) -> list[dict]:
     if args.one:  # a child process: one measurement, printed as the last line
         print(json.dumps(one(*args.one, args.profile, args.train)))
         return []
-    from ftkit.runtime import bf16_supported
     n = 2048 if args.profile == "cpu" else 256  # smoke: the code path, not the speed
     peak_dtype = "bf16" if bf16_supported("cpu") else "fp32"  # without bf16 units the fast path is fp32
     fp32_peak = matmul_peak(torch.float32, n)

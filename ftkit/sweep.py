@@ -2,7 +2,8 @@
 
 One fine-tuning run says little when the difference between two settings is the size of the difference
 between two seeds. ``classifier_run`` trains one fresh model with ``train.fit`` and scores it on the test
-split; ``summarise`` turns one row per run into mean, standard deviation and the per-seed values.
+split; ``summarise`` turns one row per run into mean, standard deviation and the per-seed values; ``seeds``
+says which seeds a profile runs.
 """
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def classifier_run(model_name: str, ds, *, seed: int, device, config: dict | Non
     model, tok = models.load_classifier(model_name, num_labels=len(labels), labels=labels, **(config or {}))
     history = train.fit(model, tok, ds["train"], seed=seed, device=device, log=log, **fit_args)
     return Run(model, tok, history, train.evaluate(model, tok, ds[split], device=device))
+
+
+def seeds(profile, first: int, n: int) -> list[int]:
+    """The seeds of a sweep: ``n`` from ``first``, at most 2 on the smoke and cpu profiles (to stay short)."""
+    return list(range(first, first + (n if profile.name == "gpu" else min(n, 2))))
 
 
 def summarise(rows: pd.DataFrame, by, metric: str) -> pd.DataFrame:

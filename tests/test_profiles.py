@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from ftkit import profiles
+from ftkit import profiles, sweep
 from ftkit.errors import FtkitError
 from ftkit.profiles import PROFILES, get_profile
 from helpers import one_line_error
@@ -123,3 +123,9 @@ def test_pick_needs_keywords():
     with pytest.raises(TypeError):
         PROFILES["cpu"].pick(1, 2, 3)
 
+
+
+def test_sweeps_run_at_most_two_seeds_except_on_gpu():
+    assert sweep.seeds(PROFILES["cpu"], 0, 3) == [0, 1]
+    assert sweep.seeds(PROFILES["smoke"], 5, 1) == [5]
+    assert sweep.seeds(PROFILES["gpu"], 1, 3) == [1, 2, 3]
