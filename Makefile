@@ -34,9 +34,12 @@ run: install
 # Two passes: the quick tests (unit tests, smoke notebooks, bad parameters, nbval) on two processes with
 # one thread each (kernel start-up and imports dominate there; a file's tests stay on one worker, in order);
 # then the cpu-profile notebooks one at a time, each with both cores. `pytest` alone runs everything in one process.
+# Under CI (CI=true) the cpu notebooks have CPU_BUDGET seconds: a notebook starts only while the budget lasts,
+# in an order rotated by the commit (see README, "Tests"); CPU_BUDGET= runs them all.
+CPU_BUDGET ?= $(if $(CI),2400,)
 test: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not cpu_profile" -n 2 --dist loadfile
-	$(PY) -m pytest -m cpu_profile
+	$(PY) -m pytest -m cpu_profile $(if $(CPU_BUDGET),--cpu-budget $(CPU_BUDGET))
 
 # ftkit's training loop against a plain loop and transformers.Trainer, one table (about 10 minutes on 2 cores)
 bench: install

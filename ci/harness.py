@@ -124,3 +124,19 @@ def check(result: dict, checks: dict) -> list[str]:
         if "max" in rule and not value <= rule["max"]:
             failures.append(f"{key} = {value!r}, expected <= {rule['max']}")
     return failures
+
+
+def rotated(names: list[str], key: str) -> list[str]:
+    """``names`` rotated to start at position ``int(key, 16) % len(names)``: with the commit hash as ``key``,
+    a time-budgeted cpu pass (`make test` under CI) checks a different notebook first on each commit, and
+    the same order again on a re-run of the same commit."""
+    start = int(key, 16) % len(names) if names and key else 0
+    return names[start:] + names[:start]
+
+
+def commit() -> str:
+    """The checked-out commit's hash, or "" outside a git checkout."""
+    import subprocess
+
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else ""

@@ -6,6 +6,7 @@ and the reader's run are in test_notebook_inputs.py."""
 import ast
 import json
 import re
+import time
 
 import nbformat
 import pandas as pd
@@ -119,9 +120,42 @@ def test_smoke(path, run_dirs):
     assert harness.check(result, harness.expectations(path.stem, "smoke")) == []
 
 
+@pytest.fixture(scope="session")
+def cpu_budget(request):
+    """The cpu pass's time budget (``--cpu-budget``; none: every notebook runs): when the first cpu notebook
+    started, and which notebooks were skipped because the budget was spent before their turn."""
+    return {"seconds": request.config.getoption("--cpu-budget"), "start": None, "skipped": []}
+
+
+def within_budget(path, budget):
+    """Skip ``path``'s cpu run, naming it, if the budget is spent; the report needs every run, so it skips
+    once any notebook did."""
+    if budget["seconds"] is None:
+        return
+    budget["start"] = budget["start"] or time.monotonic()
+    spent = time.monotonic() - budget["start"]
+    if path.stem == harness.REPORT:
+        if budget["skipped"]:
+            pytest.skip(f"the report needs every notebook's cpu run; skipped for time: {', '.join(budget['skipped'])}")
+    elif spent > budget["seconds"]:
+        budget["skipped"].append(path.stem)
+        pytest.skip(f"cpu budget of {budget['seconds']:.0f} s spent ({spent:.0f} s): {path.stem} not started")
+
+
+def test_a_spent_cpu_budget_skips_the_rest_and_then_the_report():
+    within_budget(QUICKSTART, {"seconds": None, "start": None, "skipped": []})  # no budget: everything runs
+    budget = {"seconds": 60.0, "start": time.monotonic() - 61, "skipped": []}
+    with pytest.raises(pytest.skip.Exception, match="03_adapters not started"):
+        within_budget(harness.NOTEBOOKS / "03_adapters.ipynb", budget)
+    with pytest.raises(pytest.skip.Exception, match="skipped for time: 03_adapters"):
+        within_budget(harness.NOTEBOOKS / f"{harness.REPORT}.ipynb", budget)
+    within_budget(QUICKSTART, {"seconds": 60.0, "start": time.monotonic() - 59, "skipped": []})
+
+
 @pytest.mark.cpu_profile
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_cpu_profile_expectations(path, run_dirs):
+def test_cpu_profile_expectations(path, run_dirs, cpu_budget):
+    within_budget(path, cpu_budget)
     checks = harness.expectations(path.stem, "cpu")
     assert checks, f"tests/expectations.toml has no cpu checks for {path.stem}"
     result = run_in(run_dirs["cpu"], path, "cpu")
@@ -130,9 +164,11 @@ def test_cpu_profile_expectations(path, run_dirs):
 
 
 @pytest.mark.parametrize("profile", ["smoke", pytest.param("cpu", marks=pytest.mark.cpu_profile)])
-def test_report_covers_every_notebook(profile, run_dirs):
+def test_report_covers_every_notebook(profile, run_dirs, cpu_budget):
     """The comparison report of a run names every other notebook of the run, draws each one's loss curve,
     and its plots are real images."""
+    if profile == "cpu":
+        within_budget(harness.NOTEBOOKS / f"{harness.REPORT}.ipynb", cpu_budget)
     out = run_dirs[profile] / harness.REPORT
     result = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() \
         else run_in(run_dirs[profile], harness.NOTEBOOKS / f"{harness.REPORT}.ipynb", profile)
