@@ -156,6 +156,12 @@ def test_a_spent_cpu_budget_skips_the_rest_and_then_the_report():
     within_budget(QUICKSTART, {"seconds": 60.0, "start": time.time() - 59, "skipped": []})
 
 
+def test_the_budgeted_cpu_order_rotates_with_the_commit_and_keeps_every_notebook():
+    names = ["00_a", "01_b", "02_c", "03_d"]
+    assert harness.rotated(names, "6") == ["02_c", "03_d", "00_a", "01_b"]  # 6 % 4 = 2
+    assert harness.rotated(names, "") == names                               # outside git: in order
+    assert sorted(harness.rotated(names, harness.commit() or "0")) == names
+
 @pytest.mark.cpu_profile
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_cpu_profile_expectations(path, run_dirs, cpu_budget):

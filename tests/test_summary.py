@@ -17,10 +17,3 @@ def test_summary_rows_and_files(tmp_path):
     header = (tmp_path / "summary.csv").read_text().splitlines()[0]
     assert header == ",".join(harness.SUMMARY_COLUMNS)
     assert "04_lora" in (tmp_path / "summary.md").read_text()
-
-
-def test_the_budgeted_cpu_order_rotates_with_the_commit_and_keeps_every_notebook():
-    names = ["00_a", "01_b", "02_c", "03_d"]
-    assert harness.rotated(names, "6") == ["02_c", "03_d", "00_a", "01_b"]  # 6 % 4 = 2
-    assert harness.rotated(names, "") == names                               # outside git: in order
-    assert sorted(harness.rotated(names, harness.commit() or "0")) == names
