@@ -40,9 +40,9 @@ LONG_FIRST = ("test_notebook_inputs.py", "test_notebooks.py", "test_benchmarks.p
 
 def pytest_addoption(parser):
     parser.addoption("--cpu-budget", type=float, default=None, metavar="SECONDS",
-                     help="start a cpu-profile notebook only while less than this has passed since "
-                          "FTKIT_BUDGET_START (epoch seconds) or the first cpu notebook; the rest skip, named, "
-                          "and their order rotates with the commit (make test sets it under CI=true)")
+                     help="start a cpu-profile notebook only if its time in tests/cpu_seconds.toml (with a margin) ends "
+                          "within this many seconds of FTKIT_BUDGET_START (epoch seconds) or the first cpu notebook; "
+                          "the rest skip, named, and their order rotates with the commit (make test sets it under CI=true)")
 
 
 def pytest_collection_modifyitems(config, items):
