@@ -160,13 +160,15 @@ def test_every_notebook_has_a_measured_cpu_time():
 
 def test_a_cpu_notebook_starts_only_if_it_fits_and_the_report_only_after_all():
     within_budget(QUICKSTART, {"seconds": None, "start": None, "skipped": []})  # no budget: everything runs
-    left = 1000.0                                                                 # 03 needs 1.25 x 452 = 565 s
-    budget = {"seconds": 5000.0, "start": time.time() - (5000 - left), "skipped": []}
-    within_budget(harness.NOTEBOOKS / "00_quickstart.ipynb", budget)               # 1.25 x 125 fits
-    budget["start"] -= 500                                                         # 500 s left: 03 does not
+    long, short = harness.NOTEBOOKS / "03_adapters.ipynb", harness.NOTEBOOKS / "13_scaling_out.ipynb"
+    need = MARGIN * CPU_SECONDS[long.stem]
+    assert MARGIN * CPU_SECONDS[short.stem] < need - 60
+    budget = {"seconds": 5000.0, "start": time.time() - (5000 - need - 30), "skipped": []}
+    within_budget(long, budget)                                           # 30 s to spare: it starts
+    budget["start"] -= 60                                                 # 30 s short: it does not
     with pytest.raises(pytest.skip.Exception, match="03_adapters .* not started"):
-        within_budget(harness.NOTEBOOKS / "03_adapters.ipynb", budget)
-    within_budget(harness.NOTEBOOKS / "13_scaling_out.ipynb", budget)              # a shorter one still fits
+        within_budget(long, budget)
+    within_budget(short, budget)                                          # a shorter one still fits
     with pytest.raises(pytest.skip.Exception, match="skipped for time: 03_adapters"):
         within_budget(harness.NOTEBOOKS / f"{harness.REPORT}.ipynb", budget)
 
