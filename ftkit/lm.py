@@ -30,6 +30,11 @@ from .packing import PackedCollator
 from .runtime import autocast
 
 
+# Training messages per profile for the prompt methods (05-07), which train at batch 8: on cpu the same 40
+# steps as 320 messages at batch 16, at half the tokens. Other notebooks take load_task's default.
+PROMPT_TRAIN = {"smoke": 32, "cpu": 160, "gpu": 2000}
+
+
 def load_task(dataset: str, profile, max_train: int | None = None, max_eval: int | None = None):
     """(dataset, label words, instruction) for a labelled dataset, sized for a causal LM on the profile.
 

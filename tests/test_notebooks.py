@@ -179,6 +179,7 @@ def test_the_budgeted_cpu_order_rotates_with_the_commit_and_keeps_every_notebook
     assert harness.rotated(names, "") == names                               # outside git: in order
     assert sorted(harness.rotated(names, harness.commit() or "0")) == names
 
+
 @pytest.mark.cpu_profile
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_cpu_profile_expectations(path, run_dirs, cpu_budget):
