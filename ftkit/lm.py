@@ -94,9 +94,15 @@ def encode(ds, tokenizer, instruction: str, label_words, max_length: int = 96):
 
 def loader(encoded, tokenizer, batch_size: int, shuffle: bool = True, seed: int = 0, pack: bool = False) -> DataLoader:
     """``train.loader``'s length-grouped batches, with labels padded by -100; ``pack``: each batch's examples
-    packed into rows of 256 tokens (``packing.PackedCollator``), the same examples per batch."""
-    return train.loader(encoded, tokenizer, batch_size, shuffle, seed, collate_fn=PackedCollator(tokenizer) if pack
-                        else DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=16))
+    packed into rows of 256 tokens (``packing.PackedCollator``), the same examples per batch.
+
+    Here transformers' ``LengthGroupedSampler``, not ``buckets.LengthBuckets``: in prompts, length often
+    gives the label away (SMS spam is long), so sorted buckets make one-class batches in random order, and
+    notebook 17's full fine-tuning of SmolLM2 then learnt nothing (task gain -0.07 against 0.80); Trainer's
+    sampler alternates long and short batches."""
+    return train.loader(encoded, tokenizer, batch_size, shuffle, seed, buckets=False,
+                        collate_fn=PackedCollator(tokenizer) if pack else DataCollatorForSeq2Seq(
+                            tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=16))
 
 
 def label_loss(model, batch: dict):

@@ -2,8 +2,9 @@
 
 transformers.Trainer does all of this too; we keep a short loop because it is the recipe users copy,
 and because it is faster on CPU (benchmarks/train_speed.py measures it against a plain loop and Trainer):
-dynamic padding with length-grouped batches (little compute spent on padding), bf16 autocast where the
-hardware has bf16 units (fp32 master weights), frozen weights kept in bf16 for the run, AdamW's fused
+dynamic padding with batches of near-equal length (``buckets.py``: little compute spent on padding), bf16
+autocast where the hardware has bf16 units (fp32 master weights), dropout masks from cheaper random bits on
+CPU (``dropout.py``), frozen weights kept in bf16 for the run, AdamW's fused
 kernel, a causal LM's output layer run only where labels are (``lm.label_loss``), batched evaluation under
 ``torch.inference_mode()``.
 """
@@ -20,6 +21,8 @@ from transformers import DataCollatorWithPadding, get_scheduler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from . import batching, checkpoint, lm, schedules
+from .buckets import LengthBuckets
+from .dropout import fast_dropout
 from . import metrics as ftmetrics
 from .errors import FtkitError
 from .runtime import autocast, bf16_frozen_weights
@@ -34,19 +37,23 @@ def tokenize(ds, tokenizer, max_length: int):
                   remove_columns=[c for c in ds.column_names if c not in keep])
 
 
-def loader(tokenized, tokenizer, batch_size: int, shuffle: bool, seed: int = 0, collate_fn=None) -> DataLoader:
-    """Batches of similar length; ``collate_fn`` pads them (default: ``DataCollatorWithPadding``)."""
+def loader(tokenized, tokenizer, batch_size: int, shuffle: bool, seed: int = 0, collate_fn=None,
+           buckets: bool = True) -> DataLoader:
+    """Batches of similar length; ``collate_fn`` pads them (default: ``DataCollatorWithPadding``).
+    ``buckets``: near-equal lengths in random order (``buckets.LengthBuckets``); False: transformers'
+    ``LengthGroupedSampler`` (more padding, long and short batches alternating)."""
     lengths = [len(ids) for ids in tokenized["input_ids"]]
-    sampler = None
-    if shuffle:  # random batches of similar length: little padding, still shuffled every epoch
-        sampler = LengthGroupedSampler(batch_size, lengths=lengths,
-                                       generator=torch.Generator().manual_seed(seed))
-    else:  # evaluation: sort by length, order does not matter
-        sampler = sorted(range(len(lengths)), key=lengths.__getitem__)
     if "label" in tokenized.column_names:
         tokenized = tokenized.rename_column("label", "labels")
-    return DataLoader(tokenized, batch_size=batch_size, sampler=sampler,
-                      collate_fn=collate_fn or DataCollatorWithPadding(tokenizer))
+    collate = collate_fn or DataCollatorWithPadding(tokenizer)
+    order = torch.Generator().manual_seed(seed)
+    if shuffle and buckets:  # a new order every epoch
+        return DataLoader(tokenized, batch_sampler=LengthBuckets(lengths, batch_size, order), collate_fn=collate)
+    if shuffle:
+        sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=order)
+    else:  # evaluation: by length, order does not matter
+        sampler = sorted(range(len(lengths)), key=lengths.__getitem__)
+    return DataLoader(tokenized, batch_size=batch_size, sampler=sampler, collate_fn=collate)
 
 
 def decay_groups(named_params, weight_decay: float, **options) -> list[dict]:
@@ -110,14 +117,15 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
             return resume["history"]
         history, best = resume["history"], resume["best"]
         first_epoch = resume["epoch"] + resume["epoch_complete"]  # a finished epoch is not trained again
-    generator = getattr(getattr(train, "sampler", None), "generator", None)  # the data order's own RNG
+    generator = next((g for g in (getattr(getattr(train, a, None), "generator", None)  # the data order's RNG
+                      for a in ("batch_sampler", "sampler")) if g is not None), None)
     step = resume["step"] if resume is not None else 0
     # frozen weights in bf16 for the run (autocast would cast them at every step); not when weights are
     # saved during the run or layers unfreeze
     frozen_bf16 = bf16 and on_epoch_start is None and best_dir is None and checkpoint_dir is None \
         and early_stopping is None
 
-    with bf16_frozen_weights(model, device, enabled=frozen_bf16):
+    with bf16_frozen_weights(model, device, enabled=frozen_bf16), fast_dropout(model, device):
         def save(epoch, done, epoch_start, losses, lrs, epoch_complete=False, stopped=False):
             state = {"step": step, "epoch": epoch, "steps_in_epoch": done, "epoch_complete": epoch_complete,
                      "stopped": stopped, "total_steps": total, "history": history, "best": best,
