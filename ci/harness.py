@@ -45,14 +45,16 @@ def _env(**changes):
         apply(old)
 
 
-def execute(nb: Path, run_dir: Path, profile: str, tag: str = "", **parameters) -> dict:
+def execute(nb: Path, run_dir: Path, profile: str, tag: str = "", threads: int | None = None, **parameters) -> dict:
     """Run one notebook into ``run_dir`` and return its results.json (papermill raises on a failed cell).
-    ``tag`` names a variant of the run (``-seed1``): run_dir/<notebook><tag>/ and <notebook><tag>.ipynb."""
+    ``tag`` names a variant of the run (``-seed1``): run_dir/<notebook><tag>/ and <notebook><tag>.ipynb.
+    ``threads``: the kernel's torch threads (default: torch's own choice, one per core)."""
     import papermill as pm
 
     out_dir = run_dir / f"{nb.stem}{tag}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _env(FTKIT_PROFILE=None, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false"):
+    threads = {"OMP_NUM_THREADS": str(threads)} if threads else {}
+    with _env(FTKIT_PROFILE=None, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **threads):
         pm.execute_notebook(str(nb), str(run_dir / f"{nb.stem}{tag}.ipynb"), cwd=str(NOTEBOOKS),
                             kernel_name="python3",
                             parameters={"profile": profile, "output_dir": str(out_dir.resolve()), **parameters},

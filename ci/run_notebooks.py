@@ -2,6 +2,7 @@
 
     python ci/run_notebooks.py                      # every notebook, profile auto (gpu if CUDA, else cpu)
     python ci/run_notebooks.py --profile smoke      # seconds per notebook, tiny models
+    python ci/run_notebooks.py --profile smoke --jobs 2  # two kernels at once, a core each
     python ci/run_notebooks.py --only 00 --check    # one notebook, then check tests/expectations.toml
     python ci/run_notebooks.py -p seed 1 -p lr 2e-4 # any notebook parameter
     python ci/run_notebooks.py --seeds 0 1 2        # every notebook three times: the report's mean ± sd
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -32,6 +35,27 @@ def parse_value(text: str):
         return text
 
 
+def run_one(nb: Path, seed, run_dir: Path, profile: str, params: dict, check: bool, multi: bool, threads=None):
+    """One notebook run: (its results.json or None, the lines saying what failed)."""
+    tag = f"-seed{seed}" if multi and seed is not None else ""
+    name = nb.stem + tag
+    start = time.perf_counter()
+    print(f"[{name}] profile={profile} ...", flush=True)
+    try:
+        result = harness.execute(nb, run_dir, profile, tag=tag, threads=threads,
+                                 **{**params, **({} if seed is None else {"seed": seed})})
+    except Exception as e:  # papermill's error already names the cell; keep going with the rest
+        print(f"[{name}] FAILED after {time.perf_counter() - start:.0f} s", flush=True)
+        return None, [f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[-1]}"]
+    finally:
+        if (run_dir / f"{name}.ipynb").exists():  # failed ones too: the page shows where it stopped
+            harness.render_html(run_dir / f"{name}.ipynb", run_dir / "html")
+    problems = harness.check(result, harness.expectations(nb.stem, profile)) if check else []
+    print(f"[{name}] done in {time.perf_counter() - start:.0f} s"
+          + (f", {len(problems)} check(s) failed" if problems else ""), flush=True)
+    return result, [f"{name}: {p}" for p in problems]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="auto", help="smoke, cpu, gpu or auto (default)")
@@ -39,9 +63,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(harness.ROOT / "runs"), help="folder for runs (default runs/)")
     ap.add_argument("--check", action="store_true", help="check tests/expectations.toml for the profile")
     ap.add_argument("--seeds", nargs="+", type=int, help="run each notebook once per seed (the report runs once)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="notebooks run at once, the cores shared between them (the report runs last)")
     ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="a notebook parameter")
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        print(f"error: --jobs must be 1 or more, got {args.jobs}", file=sys.stderr)
+        return 2
 
     from ftkit.errors import FtkitError
     from ftkit.profiles import get_profile
@@ -60,27 +89,19 @@ def main(argv=None) -> int:
 
     seeds = args.seeds or [None]
     runs = [(nb, seed) for nb in nbs for seed in (seeds if nb.stem != harness.REPORT else [None])]
-    results, failed = [], []
-    for nb, seed in runs:
-        tag = f"-seed{seed}" if len(seeds) > 1 and seed is not None else ""
-        name = nb.stem + tag
-        start = time.perf_counter()
-        print(f"[{name}] profile={profile} ...", flush=True)
-        try:
-            result = harness.execute(nb, run_dir, profile, tag=tag,
-                                     **{**params, **({} if seed is None else {"seed": seed})})
-        except Exception as e:  # papermill's error already names the cell; keep going with the rest
-            failed.append(f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[-1]}")
-            print(f"[{name}] FAILED after {time.perf_counter() - start:.0f} s", flush=True)
-            continue
-        finally:
-            if (run_dir / f"{name}.ipynb").exists():  # failed ones too: the page shows where it stopped
-                harness.render_html(run_dir / f"{name}.ipynb", run_dir / "html")
-        results.append(result)
-        problems = harness.check(result, harness.expectations(nb.stem, profile)) if args.check else []
-        failed += [f"{name}: {p}" for p in problems]
-        print(f"[{name}] done in {time.perf_counter() - start:.0f} s"
-              + (f", {len(problems)} check(s) failed" if problems else ""), flush=True)
+    report = [r for r in runs if r[0].stem == harness.REPORT]  # last: it reads the others' results
+    others = [r for r in runs if r not in report]
+    threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None  # each kernel a share
+    one = functools.partial(run_one, run_dir=run_dir, profile=profile, params=params, check=args.check,
+                            multi=len(seeds) > 1, threads=threads)
+    if args.jobs > 1 and others:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            done = list(pool.map(one, *zip(*others)))
+    else:
+        done = [one(nb, seed) for nb, seed in others]
+    done += [one(nb, seed) for nb, seed in report]
+    results = [r for r, _ in done if r is not None]
+    failed = [line for _, lines in done for line in lines]
 
     if results:
         print(harness.write_summary(harness.summary_rows(results), run_dir))
