@@ -2,6 +2,8 @@
 
 Measured on this machine (2 cores with AMX) with exactly the setup below, test accuracy of MiniLM after one
 epoch on 1,000 tweets, fast path / fp32: seed 0 0.610 / 0.613, seed 1 0.598 / 0.598, seed 2 0.590 / 0.590.
+With batches of near-equal length and the cheaper dropout masks, on a 2-core EPYC with AVX512-BF16: seed 0
+0.618 / 0.618, seed 1 0.595 / 0.595, seed 2 0.595 / 0.595.
 The stated margin: the fast path ends within 0.02 accuracy (8 of 400 test tweets) of fp32.
 """
 import pytest
