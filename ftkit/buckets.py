@@ -36,9 +36,3 @@ class LengthBuckets(Sampler):
         for b in torch.randperm(len(batches), generator=self.generator).tolist():
             yield batches[b]
 
-
-def padding_share(batches, lengths: list[int], multiple: int = 1) -> float:
-    """The share of the tokens in ``batches`` (lists of indices) that are padding, each batch padded to its
-    longest example rounded up to ``multiple``."""
-    padded = sum(-(-max(lengths[i] for i in b) // multiple) * multiple * len(b) for b in batches)
-    return 1 - sum(lengths[i] for b in batches for i in b) / padded

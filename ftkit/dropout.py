@@ -15,6 +15,7 @@ draws are cheap, and in eval mode, nothing changes. No library offers this, so i
 from __future__ import annotations
 
 import contextlib
+import math
 
 import torch
 
@@ -23,9 +24,7 @@ ATTENTION = "ftkit_sdpa"  # the name our attention function is registered under 
 
 def keep_mask(shape, p: float, device="cpu") -> torch.Tensor:
     """A bool tensor of ``shape``, each element True with probability 1 - p (independently)."""
-    n = 1
-    for d in shape:
-        n *= d
+    n = math.prod(shape)
     bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2**63, None)
     return bits.view(torch.int16)[:n].view(shape) >= round(p * 65536) - 32768
 

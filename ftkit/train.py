@@ -117,8 +117,8 @@ def fit(model, tokenizer, train_ds, *, epochs: int, lr: float, batch_size: int, 
             return resume["history"]
         history, best = resume["history"], resume["best"]
         first_epoch = resume["epoch"] + resume["epoch_complete"]  # a finished epoch is not trained again
-    generator = next((g for g in (getattr(getattr(train, a, None), "generator", None)  # the data order's RNG
-                      for a in ("batch_sampler", "sampler")) if g is not None), None)
+    # the data order's own RNG: LengthBuckets is the batch sampler, LengthGroupedSampler the sampler
+    generator = getattr(train.batch_sampler, "generator", None) or getattr(train.sampler, "generator", None)
     step = resume["step"] if resume is not None else 0
     # frozen weights in bf16 for the run (autocast would cast them at every step); not when weights are
     # saved during the run or layers unfreeze
