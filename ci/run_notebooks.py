@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, help="run each notebook once per seed (the report runs once)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="notebooks run at once, the cores shared between them (the report runs last); "
-                         "for the smoke profile: cpu notebooks run faster one at a time on all cores")
+                         "it pays on the smoke profile; cpu notebooks run faster one at a time on all cores")
     ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="a notebook parameter")
     args = ap.parse_args(argv)
