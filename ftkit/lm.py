@@ -89,7 +89,7 @@ def encode(ds, tokenizer, instruction: str, label_words, max_length: int = 96):
         p = _prompt_ids(tokenizer, instruction, example["text"], max_length)
         a = tokenizer(label_words[example["label"]] + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
         return {"input_ids": p + a, "attention_mask": [1] * (len(p) + len(a)), "labels": [-100] * len(p) + a}
-    return ds.map(one, remove_columns=ds.column_names)
+    return data.map_rows(ds, one, remove_columns=ds.column_names)
 
 
 def loader(encoded, tokenizer, batch_size: int, shuffle: bool = True, seed: int = 0, pack: bool = False) -> DataLoader:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import datasets
 
-from . import generate, lm
+from . import data, generate, lm
 from .errors import FtkitError
 from .metrics import load as load_metric
 
@@ -53,7 +53,7 @@ def encode(ds, tokenizer, max_length: int = 192):
         ids = (p_ids + r_ids)[:max_length]
         labels = ([-100] * len(p_ids) + r_ids)[:max_length]
         return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
-    return ds.map(one, remove_columns=ds.column_names)
+    return data.map_rows(ds, one, remove_columns=ds.column_names)
 
 
 def answer(model, tokenizer, prompts, *, device, max_new_tokens: int = 48, batch_size: int = 16,

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, get_scheduler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from . import batching, checkpoint, lm, schedules
+from . import batching, checkpoint, data, lm, schedules
 from .buckets import LengthBuckets
 from .dropout import fast_dropout
 from . import metrics as ftmetrics
@@ -33,8 +33,8 @@ NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 def tokenize(ds, tokenizer, max_length: int):
     """Token ids per example, unpadded (the collator pads each batch to its own longest example)."""
     keep = {"label"}
-    return ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
-                  remove_columns=[c for c in ds.column_names if c not in keep])
+    return data.map_rows(ds, lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
+                         remove_columns=[c for c in ds.column_names if c not in keep])
 
 
 def loader(tokenized, tokenizer, batch_size: int, shuffle: bool, seed: int = 0, collate_fn=None,
