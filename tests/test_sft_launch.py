@@ -53,6 +53,31 @@ def test_merged_is_a_plain_copy_and_the_adapter_stays(tok):
     assert ftkit.count_params(lora)[0] == sum(p.numel() for n, p in lora.named_parameters() if "lora_" in n)
 
 
+@pytest.mark.parametrize("accumulated", [None, 40])
+def test_sft_trainer_loss_on_cpu_is_trls(tok, tmp_path, accumulated):
+    """The same loss and gradients as trl's fused head, alone and as one micro-batch of an accumulated step."""
+    torch.manual_seed(0)
+    model, _ = ftkit.load_causal_lm("tiny-llama")
+    config = sft.trl.SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, report_to="none",
+                               use_cpu=True, save_strategy="no")
+    lora = LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM")
+    trainer = sft.SFTTrainer(model=model, args=config, processing_class=tok, peft_config=lora,
+                             train_dataset=sft.conversations(PAIRS))
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert (batch["labels"] == -100).any() and (batch["labels"] != -100).any()
+    grads = []
+    for compute_loss in (trainer.compute_loss, super(sft.SFTTrainer, trainer).compute_loss):
+        loss = compute_loss(trainer.model, dict(batch), num_items_in_batch=accumulated)
+        loss.backward()
+        grads.append({n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None})
+        trainer.model.zero_grad()
+        grads[-1]["loss"] = loss.detach()
+    ours, trls = grads
+    assert ours.keys() == trls.keys() and len(ours) > 1
+    for name in ours:
+        assert torch.allclose(ours[name], trls[name], rtol=1e-4, atol=1e-6), name
+
+
 def test_qlora_needs_cuda_here():
     assert "CUDA GPU" in sft.quantized_training(torch.device("cpu"))
 
