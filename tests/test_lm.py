@@ -127,11 +127,17 @@ def test_label_loss_equals_the_full_loss(tiny, ds, kind):
     torch.manual_seed(0)
     net = (model if kind == "plain" else SoftPrompt(model, 3, init_ids=[5, 6]) if kind == "soft prompt"
            else get_peft_model(ftkit.load_causal_lm("tiny-llama")[0], configs[kind]))
-    assert lm._keeps_logits(net)
+    inner = lm._lm_keeping_logits(net)
+    assert inner is not None
     batch = next(iter(lm.loader(lm.encode(ds, tok, lm.instruction(WORDS), WORDS), tok, batch_size=3, shuffle=False)))
-    assert (batch["labels"] != -100).sum() < batch["labels"].numel() / 4  # most positions are skipped
+    labelled = int((batch["labels"] != -100).sum())
+    assert labelled < batch["labels"].numel() / 4  # most positions are skipped
+    scored = []
+    hook = inner.get_output_embeddings().register_forward_hook(lambda m, args, out: scored.append(out.shape))
     with torch.inference_mode():
         assert lm.label_loss(net, batch).item() == pytest.approx(net(**batch).loss.item(), abs=1e-5)
+    hook.remove()
+    assert scored[0] == (labelled, model.config.vocab_size)  # the output layer ran on the labelled positions only
 
 
 def test_label_loss_without_logits_to_keep_runs_the_full_model(tiny, ds):
@@ -145,6 +151,6 @@ def test_label_loss_without_logits_to_keep_runs_the_full_model(tiny, ds):
         def forward(self, input_ids, attention_mask, labels=None):
             return self.inner(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
     batch = next(iter(lm.loader(lm.encode(ds, tok, "x", WORDS), tok, batch_size=3, shuffle=False)))
-    assert not lm._keeps_logits(Plain())
+    assert lm._lm_keeping_logits(Plain()) is None
     with torch.inference_mode():
         assert lm.label_loss(Plain(), batch).item() == pytest.approx(model(**batch).loss.item(), abs=1e-6)
