@@ -190,7 +190,7 @@ def _last_logits(model, batch):
     Only those positions go through the output layer (counted from the end: see ``label_loss``)."""
     length = batch["input_ids"].shape[1]
     last = batch["attention_mask"].sum(1) - 1
-    if not _lm_keeping_logits(model):
+    if _lm_keeping_logits(model) is None:
         logits = model(**batch).logits
         return logits[torch.arange(len(last)), last + logits.shape[1] - length]
     keep, row_pos = torch.unique(last, return_inverse=True)  # a length-sorted batch shares a few last positions

@@ -6,8 +6,9 @@
     sft.scores(answers, ds["test"]["response"])               # exact match, ROUGE-1 and ROUGE-L F1
 
 trl's ``SFTTrainer`` does the same from prompt/completion data (completion-only loss by default); notebook 12
-runs both, the trainer through ``sft.SFTTrainer``, trl's with a cheaper loss on CPU. What no library offers is the glue a reader can follow in a few lines: the template split into
-prompt and response tokens, batched greedy answers, and the scores, which is this file.
+runs both, the trainer through ``sft.SFTTrainer``, trl's with a cheaper loss on CPU. What no library offers is
+the glue a reader can follow in a few lines: the template split into prompt and response tokens, batched
+greedy answers, and the scores, which is this file.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 import datasets
 import trl
 
-from . import data, generate, lm
+from . import batching, data, generate, lm
 from .errors import FtkitError
 from .metrics import load as load_metric
 
@@ -97,8 +98,7 @@ class SFTTrainer(trl.SFTTrainer):
         if num_items_in_batch is None:
             return loss
         # trl and Trainer divide the summed loss by the labelled tokens of every accumulated micro-batch
-        count = (inputs["labels"][:, 1:] != -100).sum()
-        return loss * count / num_items_in_batch
+        return loss * batching.items(inputs, "tokens") / num_items_in_batch
 
 
 def conversations(ds):

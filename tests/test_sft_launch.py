@@ -7,9 +7,10 @@ import pytest
 import torch
 from accelerate.commands.config.config_args import load_config_from_file
 from peft import LoraConfig, get_peft_model
+from trl import SFTConfig
 
 import ftkit
-from ftkit import launch, sft
+from ftkit import batching, launch, sft
 
 PAIRS = datasets.Dataset.from_dict({"prompt": ["What is the capital of France?", "hi"],
                                     "response": ["Paris.", "Hello! How are you?"]})
@@ -58,8 +59,8 @@ def test_sft_trainer_loss_on_cpu_is_trls(tok, tmp_path, accumulated):
     """The same loss and gradients as trl's fused head, alone and as one micro-batch of an accumulated step."""
     torch.manual_seed(0)
     model, _ = ftkit.load_causal_lm("tiny-llama")
-    config = sft.trl.SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, report_to="none",
-                               use_cpu=True, save_strategy="no")
+    config = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, report_to="none", use_cpu=True,
+                       save_strategy="no")
     lora = LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM")
     trainer = sft.SFTTrainer(model=model, args=config, processing_class=tok, peft_config=lora,
                              train_dataset=sft.conversations(PAIRS))
@@ -69,9 +70,8 @@ def test_sft_trainer_loss_on_cpu_is_trls(tok, tmp_path, accumulated):
     for compute_loss in (trainer.compute_loss, super(sft.SFTTrainer, trainer).compute_loss):
         loss = compute_loss(trainer.model, dict(batch), num_items_in_batch=accumulated)
         loss.backward()
-        grads.append({n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None})
+        grads.append({**batching.gradients(trainer.model), "loss": loss.detach()})
         trainer.model.zero_grad()
-        grads[-1]["loss"] = loss.detach()
     ours, trls = grads
     assert ours.keys() == trls.keys() and len(ours) > 1
     for name in ours:
