@@ -11,15 +11,38 @@ test), ``batching`` (exact gradient accumulation, batch costs), ``early_stopping
 ``runtime`` (device, precision, seeds, memory), ``cache`` (converted models), ``report`` (every
 notebook's results compared, with plots).
 """
-from .data import describe as describe_dataset
-from .data import load_dataset
-from .errors import FtkitError
-from .experiment import Experiment
-from .generate import chat
-from .metrics import classification_metrics
-from .models import count_params, load_causal_lm, load_classifier, load_tokenizer
-from .profiles import get_profile
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["Experiment", "FtkitError", "chat", "classification_metrics", "count_params", "describe_dataset",
-           "get_profile", "load_causal_lm", "load_classifier", "load_dataset", "load_tokenizer"]
+
+# Imported on first use (PEP 562), so ``import ftkit`` costs nothing until a name is used: the notebook
+# runner and the comparison report need none of torch's model stack, and every notebook kernel pays for
+# only what it touches. ``ftkit.<module>`` works after a bare ``import ftkit`` too.
+_NAMES = {"describe_dataset": ("data", "describe"), "load_dataset": ("data", "load_dataset"),
+          "FtkitError": ("errors", "FtkitError"), "Experiment": ("experiment", "Experiment"),
+          "chat": ("generate", "chat"), "classification_metrics": ("metrics", "classification_metrics"),
+          "count_params": ("models", "count_params"), "load_causal_lm": ("models", "load_causal_lm"),
+          "load_classifier": ("models", "load_classifier"), "load_tokenizer": ("models", "load_tokenizer"),
+          "get_profile": ("profiles", "get_profile")}
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        module, attr = _NAMES[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+    elif not name.startswith("_"):
+        try:
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'ftkit' has no attribute {name!r}") from None
+    else:
+        raise AttributeError(f"module 'ftkit' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_NAMES])

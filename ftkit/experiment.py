@@ -19,10 +19,22 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import data, models, params, profiles, runtime
+from . import params, profiles, runtime
 from .errors import FtkitError
 
 RESULTS = "results.json"
+
+
+def _models():
+    from . import models
+
+    return models
+
+
+def _data():
+    from . import data
+
+    return data
 
 
 def runs_root() -> Path:
@@ -42,9 +54,10 @@ class Experiment:
         self.seed = params.check("seed", seed)
         self.params = params.check_all(hyper)
         self.model_requested = model
-        self.model = models.resolve_name(model, self.profile) if model is not None else None
-        if dataset is not None and dataset not in data.BUILTIN:
-            data.load_dataset(dataset, max_train=1, max_eval=1)  # checks the file now, not mid-run
+        # models and data (transformers, datasets) load only when asked for: the report notebook needs neither
+        self.model = _models().resolve_name(model, self.profile) if model is not None else None
+        if dataset is not None and dataset not in _data().BUILTIN:
+            _data().load_dataset(dataset, max_train=1, max_eval=1)  # checks the file now, not mid-run
         self.dataset = dataset
         self.output_dir = self._output_dir(output_dir)
         self.device = runtime.get_device(self.profile)
@@ -75,11 +88,11 @@ class Experiment:
 
     def resolve_model(self, name: str) -> str:
         """What this profile loads for a model name (smoke swaps real models for tiny ones)."""
-        return models.resolve_name(name, self.profile)
+        return _models().resolve_name(name, self.profile)
 
     def load_dataset(self, **caps):
         """The experiment's dataset with the profile's size caps (override with max_train=, max_eval=)."""
-        return data.load_dataset(self.dataset, profile=self.profile, **caps)
+        return _data().load_dataset(self.dataset, profile=self.profile, **caps)
 
     @contextmanager
     def timer(self, name: str):
@@ -124,7 +137,7 @@ class Experiment:
         """Write ``results.json`` to the output folder and return what was written."""
         if key_metric not in metrics:
             raise FtkitError(f"key_metric {key_metric!r} is not among the metrics ({', '.join(metrics)})")
-        trainable, total = models.count_params(model) if model is not None else (None, None)
+        trainable, total = _models().count_params(model) if model is not None else (None, None)
         result = {
             "notebook": self.notebook, "profile": self.profile.name, "model": self.model,
             "model_requested": self.model_requested, "dataset": self.dataset, "seed": self.seed,

@@ -30,7 +30,8 @@ def free_port() -> int:
 
 
 def command(script, processes: int, args=(), config_file=None) -> list[str]:
-    """The launch command: ``accelerate launch`` with a config on GPUs, else ``torchrun`` on CPU."""
+    """The launch command: ``accelerate launch`` with a config on GPUs, else ``torchrun`` on CPU (a single CPU
+    process runs as a plain ``python script``)."""
     if not isinstance(processes, int) or processes < 1:
         raise FtkitError(f"processes must be a whole number of at least 1, got {processes!r}")
     port = str(free_port())
@@ -39,6 +40,8 @@ def command(script, processes: int, args=(), config_file=None) -> list[str]:
             ["--multi_gpu"] if processes > 1 else [])
         return [sys.executable, "-m", "accelerate.commands.launch", *cfg, "--num_processes", str(processes),
                 "--main_process_port", port, str(script), *map(str, args)]
+    if processes == 1:  # one CPU process has no group to form: torchrun would only add its own start-up
+        return [sys.executable, str(script), *map(str, args)]
     return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
             "--master_addr", "127.0.0.1", "--master_port", port, str(script), *map(str, args)]
 

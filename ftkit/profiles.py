@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import torch
-
 from .errors import FtkitError, one_of
 
 ENV_VAR = "FTKIT_PROFILE"
@@ -42,15 +40,21 @@ PROFILES = {
 }
 
 
+def _cuda() -> bool:
+    import torch  # here, not at the top: naming a profile such as 'smoke' needs no torch
+
+    return torch.cuda.is_available()
+
+
 def get_profile(name: str = "auto") -> Profile:
     """Resolve a profile name; ``FTKIT_PROFILE`` in the environment wins over the argument."""
     name = os.environ.get(ENV_VAR) or name
     if not isinstance(name, str):
         raise FtkitError(f"parameter 'profile' must be a string such as 'cpu', got {name!r}")
     if name == "auto":
-        name = "gpu" if torch.cuda.is_available() else "cpu"
+        name = "gpu" if _cuda() else "cpu"
     if name not in PROFILES:
         raise one_of("profile", name, [*PROFILES, "auto"])
-    if name == "gpu" and not torch.cuda.is_available():
+    if name == "gpu" and not _cuda():
         raise FtkitError("profile 'gpu' needs CUDA, which this machine lacks: use profile='cpu' or 'auto'")
     return PROFILES[name]

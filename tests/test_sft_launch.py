@@ -82,11 +82,17 @@ def test_qlora_needs_cuda_here():
     assert "CUDA GPU" in sft.quantized_training(torch.device("cpu"))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA the launcher is accelerate launch")
 def test_cpu_launch_is_torchrun_on_loopback():
     cmd = launch.command("train.py", 2, ["--lr", 1e-4])
     assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"]
     assert cmd[cmd.index("--nproc_per_node") + 1] == "2" and cmd[cmd.index("--master_addr") + 1] == "127.0.0.1"
     assert cmd[-3:] == ["train.py", "--lr", "0.0001"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA the launcher is accelerate launch")
+def test_one_cpu_process_needs_no_launcher():
+    assert launch.command("train.py", 1, ["--lr", 1e-4]) == [sys.executable, "train.py", "--lr", "0.0001"]
 
 
 @pytest.mark.parametrize("processes, accumulate, share", [(1, 1, 32), (2, 1, 16), (8, 1, 4), (8, 2, 2), (4, 8, 1)])
