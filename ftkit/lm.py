@@ -25,6 +25,7 @@ from transformers import DataCollatorForSeq2Seq
 
 from . import batching, data, train
 from .errors import FtkitError
+from .generate import new_tokens
 from .metrics import classification_metrics
 from .packing import PackedCollator
 from .runtime import autocast
@@ -167,9 +168,9 @@ def generate_labels(model, tokenizer, ds, instruction: str, *, device, max_new_t
                     batch_size: int = 32, max_length: int = 96, bf16: bool = True, cache: bool = True) -> list[str]:
     """Greedy answers to every example's prompt, batched, in the dataset's order.
 
-    ``cache=False`` decodes without ``generate``: one full forward pass per new token, right-padded. Slower,
-    but right for peft prefix tuning, whose prefix ``generate`` drops (peft 0.21 with transformers 5.24: the
-    first generated logits equal the base model's).
+    ``cache=False`` decodes without ``generate``: one full forward pass per new token, right-padded, as in
+    training. It is the slow reference that the cached path is tested against (a peft prefix model decodes
+    through ``generate.new_tokens``, which keeps its prefix).
     """
     model.to(device).eval()
     answers = [""] * len(ds)
@@ -177,8 +178,8 @@ def generate_labels(model, tokenizer, ds, instruction: str, *, device, max_new_t
     for rows, batch in _batches(tokenizer, ds, instruction, batch_size, max_length, side=side):
         batch = batch.to(device)
         with autocast(device, bf16):
-            new = (model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                  pad_token_id=tokenizer.pad_token_id)[:, batch["input_ids"].shape[1]:]
+            new = (new_tokens(model, batch, max_new_tokens=max_new_tokens, do_sample=False,
+                              pad_token_id=tokenizer.pad_token_id)
                    if cache else _greedy(model, tokenizer, batch, max_new_tokens))
         for i, text in zip(rows, tokenizer.batch_decode(new, skip_special_tokens=True)):
             answers[i] = text.strip()

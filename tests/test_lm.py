@@ -1,10 +1,13 @@
 """ftkit.lm: a labelled dataset as prompts and answers for a causal LM, and the labels read back."""
+import copy
+
 import datasets
 import pytest
 import torch
+from peft import PrefixTuningConfig, TaskType, get_peft_model
 
 import ftkit
-from ftkit import lm
+from ftkit import generate, lm
 from ftkit.soft_prompt import SoftPrompt
 from helpers import one_line_error
 
@@ -70,6 +73,25 @@ def test_decoding_without_cache_matches_generate(tiny, ds):
     model, tok = tiny
     args = dict(device="cpu", max_new_tokens=3, bf16=False)
     assert lm.generate_labels(model, tok, ds, "x", cache=False, **args) == lm.generate_labels(model, tok, ds, "x", **args)
+
+
+def test_a_prefix_model_generates_with_its_prefix(tiny):
+    model, tok = tiny
+    net = get_peft_model(copy.deepcopy(model), PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=4))
+    texts = ["win a prize now, call today", "ok"]  # unequal lengths: the short row is padded
+    options = dict(max_new_tokens=4, do_sample=False, pad_token_id=tok.pad_token_id)
+    side = tok.padding_side
+    try:
+        tok.padding_side = "left"
+        left = tok(texts, return_tensors="pt", padding=True)
+        with torch.inference_mode():
+            cached, base = generate.new_tokens(net, left, **options), generate.new_tokens(model, left, **options)
+            tok.padding_side = "right"
+            plain = lm._greedy(net, tok, tok(texts, return_tensors="pt", padding=True), 4)
+    finally:
+        tok.padding_side = side
+    assert cached.tolist() == plain  # the prefix as a KV cache decodes like forward passes with the prefix
+    assert cached.tolist() != base.tolist()  # and the prefix changes the answer
 
 
 def test_verbalizer_reads_the_last_prompt_token(tiny, ds):
