@@ -4,12 +4,15 @@ penalty holds each weight near its old value, in proportion to how much the old 
     fisher = ewc.fisher_diagonal(model, general_batches)       # before fine-tuning: what general text needs
     penalty = ewc.Penalty(model, fisher, strength=1.0)          # remembers the weights as they are now
     train.fit(model, tok, task_batches, ..., penalty=penalty)   # loss + strength * sum F * (w - w_old)^2
+    penalty.drift(model)                                        # sum F * (w - w_old)^2: how far it moved
 
 The diagonal Fisher information is estimated as the mean squared gradient of the language-model loss on
 general text (the "empirical Fisher"), then divided by its mean, so ``strength`` reads the same for any
 model size and text. No library in this stack offers EWC for transformers models; it is written here.
 """
 from __future__ import annotations
+
+import copy
 
 import torch
 
@@ -54,3 +57,13 @@ class Penalty:
             if n in self.fisher and p.requires_grad:
                 total = total + (self.fisher[n] * (p - self.old[n]) ** 2).sum()
         return self.strength * total
+
+    @torch.no_grad()
+    def drift(self, model) -> float:
+        """How far ``model`` moved from the remembered weights in the Fisher's measure, ``sum F * (w - w_old)^2``
+        (the penalty without ``strength``), frozen weights included. A peft LoRA model is measured on its merged
+        weights, so an adapter's change counts where it lands (the model stays unmerged)."""
+        if hasattr(model, "merge_and_unload"):  # peft: merge a copy, keep the adapter
+            model = copy.deepcopy(model).merge_and_unload()
+        params = dict(model.named_parameters())
+        return float(sum((f * (params[n].float() - self.old[n].float()) ** 2).sum() for n, f in self.fisher.items()))

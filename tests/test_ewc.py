@@ -74,3 +74,27 @@ def test_answer_nll_scores_the_answer_tokens_only(tiny):
     with torch.inference_mode():
         expected = model(input_ids=ids, labels=labels).loss.item()
     assert sft.answer_nll(model, tok, ["Hi?"], ["Hello there."], device="cpu", bf16=False) == pytest.approx(expected, rel=1e-4)
+
+
+
+def test_drift_is_the_penalty_without_strength_and_counts_a_lora_adapter_merged():
+    from peft import LoraConfig, get_peft_model
+    model, _ = ftkit.load_causal_lm("tiny-llama")
+    fisher = {n: torch.rand_like(p) for n, p in model.named_parameters()}
+    penalty = ewc.Penalty(model, fisher, strength=3.0)
+    name, weight = next((n, p) for n, p in model.named_parameters() if n.endswith("q_proj.weight"))
+    with torch.no_grad():
+        weight[0, 0] += 0.5
+    assert penalty.drift(model) == pytest.approx(fisher[name][0, 0].item() * 0.25, rel=1e-5)
+    assert penalty.drift(model) == pytest.approx(penalty(model).item() / 3.0, rel=1e-5)
+    weight.requires_grad_(False)  # a frozen weight that moved still counts
+    assert penalty.drift(model) == pytest.approx(fisher[name][0, 0].item() * 0.25, rel=1e-5)
+    with torch.no_grad():
+        weight.copy_(penalty.old[name])
+    assert penalty.drift(model) == 0.0
+    net = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False))
+    layers = net.base_model.model.model.layers
+    expected = sum((fisher[f"model.layers.{i}.self_attn.q_proj.weight"] *
+                    layers[i].self_attn.q_proj.get_delta_weight("default") ** 2).sum().item() for i in range(len(layers)))
+    assert expected > 0 and penalty.drift(net) == pytest.approx(expected, rel=1e-4)
+    assert hasattr(net, "peft_config")  # a merged copy was measured; the adapter is still in place
