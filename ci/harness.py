@@ -61,7 +61,8 @@ def execute(nb: Path, run_dir: Path, profile: str, tag: str = "", threads: int |
         pm.execute_notebook(str(nb), str(run_dir / f"{nb.stem}{tag}.ipynb"), cwd=str(NOTEBOOKS),
                             kernel_name="python3",
                             parameters={"profile": profile, "output_dir": str(out_dir.resolve()), **parameters},
-                            progress_bar=False, shutdown_kernel="immediate")
+                            progress_bar=False, shutdown_kernel="immediate",
+                            start_timeout=180)  # papermill's 60 s ran out once on a loaded 2-core machine
     return json.loads((out_dir / "results.json").read_text())
 
 
