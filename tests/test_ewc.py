@@ -76,7 +76,6 @@ def test_answer_nll_scores_the_answer_tokens_only(tiny):
     assert sft.answer_nll(model, tok, ["Hi?"], ["Hello there."], device="cpu", bf16=False) == pytest.approx(expected, rel=1e-4)
 
 
-
 def test_drift_is_the_penalty_without_strength_and_counts_a_lora_adapter_merged():
     from peft import LoraConfig, get_peft_model
     model, _ = ftkit.load_causal_lm("tiny-llama")
