@@ -3,23 +3,25 @@
     python benchmarks/train_speed.py                   # both workloads on the built-in models (about 8 min on 2 cores)
     python benchmarks/train_speed.py --workload minilm --train 500
     python benchmarks/train_speed.py --profile smoke   # tiny random models: checks that every way runs
+    python benchmarks/train_speed.py --profile gpu     # on a CUDA GPU: bf16, 8x the training examples
 
 Workloads: MiniLM full fine-tuning on tweet sentiment (3 classes), and SmolLM2-135M-Instruct with LoRA
 (r=8 on q,v) learning SMS spam labels as words. Ways, each with the same hyperparameters and data:
 
 1. ``plain``: a plain PyTorch loop, fp32, every example padded to max_length, shuffled batches;
 2. ``trainer``: ``transformers.Trainer`` with its defaults (fp32, dynamic padding);
-3. ``trainer-best``: Trainer as well as it allows on this hardware: length-grouped batches, and bf16 where the
-   CPU has bf16 units (AMX or AVX512-BF16; elsewhere bf16 matmuls run ~100x slower than fp32);
+3. ``trainer-best``: Trainer as well as it allows on this hardware: length-grouped batches, and bf16 on a GPU
+   or where the CPU has bf16 units (AMX or AVX512-BF16; elsewhere bf16 matmuls run ~100x slower than fp32);
 4. ``ftkit``: ``ftkit.train.fit``, the path every notebook uses.
 
 Two more ways on request (``--ways ftkit ftkit-fp32 ftkit-packed``): ``ftkit-fp32``, the same path without bf16
 (the numerics reference), and ``ftkit-packed``, causal-LM batches packed into rows (``lm.loader(pack=True)``).
 
-Each way runs in its own process (so peak RSS is its own). Reported: real (non-pad) tokens per second,
-seconds per step, peak RSS, achieved FLOP/s as a share of the matmul peak measured here first (bf16 where the
-CPU has bf16 units, else fp32: the precision the fast path computes in), and the
-test accuracy reached (fp32 evaluation for all ways). FLOPs per real token: 6 x the transformer's weight
+Each way runs in its own process (so peak memory is its own: RSS on CPU, torch's peak allocation on a GPU).
+Reported: real (non-pad) tokens per second, seconds per step, peak memory, achieved FLOP/s as a share of the
+matmul peak measured here first (bf16 on a GPU and where the CPU has bf16 units, else fp32: the precision the
+fast path computes in), and the test accuracy reached (fp32 evaluation for all ways). Attention is
+transformers' default, SDPA, in every way. FLOPs per real token: 6 x the transformer's weight
 matrices that train and 4 x those that are frozen (forward, input gradients, weight gradients), without
 the output layer over the vocabulary and without attention scores; a count of useful work, not of work done.
 """
@@ -28,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import tempfile
@@ -45,17 +46,30 @@ WORKLOADS = {  # model (cpu profile), model (smoke profile), lr, batch size, epo
     "smollm2": dict(model="smollm2-135m-instruct", tiny="tiny-llama", lr=2e-3, batch_size=16, epochs=1, train=320),
 }
 MAX_LENGTH = 128
+GPU_SCALE = 8  # the gpu profile trains on 8x the examples: one epoch of the cpu sizes is a few seconds there
 
 
-def matmul_peak(dtype, n: int = 2048, repeat: int = 20) -> float:
-    """FLOP/s of an n x n matmul in ``dtype`` on this CPU (the best of three timings)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def device_of(profile: str) -> torch.device:
+    return torch.device("cuda" if profile == "gpu" else "cpu")
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that a clock read after it counts it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(dtype, n: int = 2048, repeat: int = 20, device=torch.device("cpu")) -> float:
+    """FLOP/s of an n x n matmul in ``dtype`` on ``device`` (the best of three timings)."""
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     a @ b
+    synchronize(device)
     best = math.inf
     for _ in range(3):
         start = time.perf_counter()
         for _ in range(repeat):
             a @ b
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
     return 2 * n ** 3 * repeat / best
 
@@ -70,7 +84,7 @@ def flops_per_token(model) -> float:
     return total
 
 
-def setup(workload: str, profile_name: str, n_train: int):
+def setup(workload: str, profile_name: str, n_train: int, device: torch.device):
     """(model, tokenizer, train examples ready for the loss, test set, evaluate(model) -> accuracy)."""
     import ftkit
     from ftkit import lm, train
@@ -83,7 +97,7 @@ def setup(workload: str, profile_name: str, n_train: int):
         examples = train.tokenize(ds["train"], tok, MAX_LENGTH).rename_column("label", "labels")
 
         def accuracy(net):
-            return train.evaluate(net, tok, ds["test"], device="cpu", bf16=False)["accuracy"]
+            return train.evaluate(net, tok, ds["test"], device=device, bf16=False)["accuracy"]
         return model, tok, examples, accuracy
     from peft import LoraConfig, TaskType, get_peft_model
     ds, words, instruction = lm.load_task("sms-spam", profile, max_train=n_train, max_eval=200)
@@ -92,7 +106,7 @@ def setup(workload: str, profile_name: str, n_train: int):
     examples = lm.encode(ds["train"], tok, instruction, words)
 
     def accuracy(net):
-        scores = lm.verbalizer_logits(net, tok, ds["test"], instruction, words, device="cpu", bf16=False)
+        scores = lm.verbalizer_logits(net, tok, ds["test"], instruction, words, device=device, bf16=False)
         return float((scores.argmax(-1) == torch.tensor(ds["test"]["label"]).numpy()).mean())
     return model, tok, examples, accuracy
 
@@ -104,13 +118,14 @@ def collator(tok, workload, **padding):
     return DataCollatorForSeq2Seq(tok, label_pad_token_id=-100, **padding)
 
 
-def run_plain(model, tok, examples, w, workload):
+def run_plain(model, tok, examples, w, workload, device):
     """fp32, every batch padded to max_length, shuffled: what a first loop looks like."""
     from torch.utils.data import DataLoader
     from transformers import get_linear_schedule_with_warmup
     loader = DataLoader(examples, batch_size=w["batch_size"], shuffle=True,
                         generator=torch.Generator().manual_seed(0),
                         collate_fn=collator(tok, workload, padding="max_length", max_length=MAX_LENGTH))
+    model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=w["lr"], weight_decay=0.01)
     steps = w["epochs"] * len(loader)
@@ -119,7 +134,7 @@ def run_plain(model, tok, examples, w, workload):
     padded = 0
     for _ in range(w["epochs"]):
         for batch in loader:
-            model(**batch).loss.backward()
+            model(**{k: v.to(device) for k, v in batch.items()}).loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
@@ -128,13 +143,13 @@ def run_plain(model, tok, examples, w, workload):
     return steps, padded
 
 
-def run_trainer(model, tok, examples, w, workload, best: bool):
+def run_trainer(model, tok, examples, w, workload, device, best: bool):
     from transformers import Trainer, TrainingArguments
-    extra = dict(bf16=bf16_supported("cpu"), train_sampling_strategy="group_by_length") if best else {}
+    extra = dict(bf16=bf16_supported(device), train_sampling_strategy="group_by_length") if best else {}
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(out, per_device_train_batch_size=w["batch_size"], num_train_epochs=w["epochs"],
                                  learning_rate=w["lr"], weight_decay=0.01, warmup_steps=0.1, max_grad_norm=1.0,
-                                 use_cpu=True, report_to="none", save_strategy="no", logging_strategy="no",
+                                 use_cpu=device.type == "cpu", report_to="none", save_strategy="no", logging_strategy="no",
                                  disable_tqdm=True, seed=0, **extra)
         trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator(tok, workload),
                           processing_class=tok)
@@ -142,14 +157,14 @@ def run_trainer(model, tok, examples, w, workload, best: bool):
         return trainer.state.global_step, None
 
 
-def run_ftkit(model, tok, examples, w, workload, bf16=True, pack=False):
+def run_ftkit(model, tok, examples, w, workload, device, bf16=True, pack=False):
     from ftkit import lm, train
     if workload == "minilm":
         batches = train.loader(examples.rename_column("labels", "label"), tok, w["batch_size"], shuffle=True)
     else:
         batches = lm.loader(examples, tok, w["batch_size"], pack=pack)
     history = train.fit(model, tok, batches, epochs=w["epochs"], lr=w["lr"], batch_size=w["batch_size"],
-                        device="cpu", log=False, bf16=bf16)
+                        device=device, log=False, bf16=bf16)
     padded = w["epochs"] * sum(b["input_ids"].numel() for b in batches)
     return len(history[0]["step_losses"]) * w["epochs"], padded
 
@@ -158,18 +173,24 @@ def one(workload: str, way: str, profile: str, n_train: int | None) -> dict:
     """One way on one workload, in this process."""
     import ftkit
     w = {**WORKLOADS[workload], **({"train": n_train} if n_train else {})}
+    if profile == "gpu" and not n_train:
+        w["train"] *= GPU_SCALE
+    device = device_of(profile)
     ftkit.runtime.seed_everything(0)
-    model, tok, examples, accuracy = setup(workload, profile, w["train"])
+    model, tok, examples, accuracy = setup(workload, profile, w["train"], device)
     real = w["epochs"] * sum(len(ids) for ids in examples["input_ids"])
     run = {"plain": run_plain, "trainer": lambda *a: run_trainer(*a, best=False),
            "trainer-best": lambda *a: run_trainer(*a, best=True), "ftkit": run_ftkit,
            "ftkit-fp32": lambda *a: run_ftkit(*a, bf16=False), "ftkit-packed": lambda *a: run_ftkit(*a, pack=True)}[way]
+    synchronize(device)
     start = time.perf_counter()
-    steps, padded = run(model, tok, examples, w, workload)
+    steps, padded = run(model, tok, examples, w, workload, device)
+    synchronize(device)
     seconds = time.perf_counter() - start
+    peak_mb = ftkit.runtime.peak_memory_mb(device)  # before the evaluation: training's peak
     return {"workload": workload, "way": way, "model": type(model).__name__, "steps": steps, "seconds": seconds,
             "real_tokens": real, "padded_tokens": padded, "flops_per_token": flops_per_token(model),
-            "accuracy": accuracy(model), "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "accuracy": accuracy(model), "peak_mb": peak_mb}
 
 
 def table(rows: list[dict], peak: float, peak_dtype: str = "bf16") -> str:
@@ -191,7 +212,7 @@ def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
     parser.add_argument("--ways", nargs="+", choices=WAYS + MORE_WAYS, default=list(WAYS))
-    parser.add_argument("--profile", choices=["cpu", "smoke"], default="cpu")
+    parser.add_argument("--profile", choices=["cpu", "smoke", "gpu"], default="cpu")
     parser.add_argument("--train", type=int, default=None, help="training examples (default: per workload)")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "WAY"), help=argparse.SUPPRESS)
@@ -199,11 +220,15 @@ def main(argv=None) -> list[dict]:
     if args.one:  # a child process: one measurement, printed as the last line
         print(json.dumps(one(*args.one, args.profile, args.train)))
         return []
-    n = 2048 if args.profile == "cpu" else 256  # smoke: the code path, not the speed
-    peak_dtype = "bf16" if bf16_supported("cpu") else "fp32"  # without bf16 units the fast path is fp32
-    fp32_peak = matmul_peak(torch.float32, n)
-    bf16_peak = matmul_peak(torch.bfloat16, n) if peak_dtype == "bf16" else None
-    print(f"matmul {n}x{n} on {torch.get_num_threads()} threads: fp32 {fp32_peak / 1e9:,.0f} GFLOP/s, " + (
+    if args.profile == "gpu" and not torch.cuda.is_available():
+        sys.exit("error: --profile gpu needs a CUDA GPU and torch sees none here: use --profile cpu (or smoke)")
+    device = device_of(args.profile)
+    n = {"cpu": 2048, "smoke": 256, "gpu": 8192}[args.profile]  # smoke: the code path, not the speed
+    peak_dtype = "bf16" if bf16_supported(device) else "fp32"  # without bf16 units the fast path is fp32
+    fp32_peak = matmul_peak(torch.float32, n, device=device)
+    bf16_peak = matmul_peak(torch.bfloat16, n, device=device) if peak_dtype == "bf16" else None
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"matmul {n}x{n} on {where}: fp32 {fp32_peak / 1e9:,.0f} GFLOP/s, " + (
           f"bf16 {bf16_peak / 1e9:,.0f} GFLOP/s" if bf16_peak else "bf16 not measured: this CPU has no bf16 units"),
           flush=True)
     rows = []

@@ -33,3 +33,11 @@ def test_the_extra_ways_train_the_same_steps(capsys):
     assert [r["way"] for r in rows] == ["ftkit", "ftkit-fp32", "ftkit-packed"]
     assert [r["steps"] for r in rows] == [3] * 3 and len({r["real_tokens"] for r in rows}) == 1
     assert rows[2]["padded_tokens"] < rows[0]["padded_tokens"] == rows[1]["padded_tokens"]
+
+
+@pytest.mark.skipif(train_speed.torch.cuda.is_available(), reason="a CUDA GPU is here: the gpu profile runs")
+def test_the_gpu_profile_without_a_gpu_stops_with_one_line():
+    with pytest.raises(SystemExit) as stop:
+        train_speed.main(["--profile", "gpu", "--workload", "minilm"])
+    assert str(stop.value) == ("error: --profile gpu needs a CUDA GPU and torch sees none here: "
+                               "use --profile cpu (or smoke)")
