@@ -20,10 +20,12 @@ Two more ways on request (``--ways ftkit ftkit-fp32 ftkit-packed``): ``ftkit-fp3
 Each way runs in its own process (so peak memory is its own: RSS on CPU, torch's peak allocation on a GPU).
 Reported: real (non-pad) tokens per second, seconds per step, peak memory, achieved FLOP/s as a share of the
 matmul peak measured here first (bf16 on a GPU and where the CPU has bf16 units, else fp32: the precision the
-fast path computes in), and the test accuracy reached (fp32 evaluation for all ways). Attention is
-transformers' default, SDPA, in every way. FLOPs per real token: 6 x the transformer's weight
-matrices that train and 4 x those that are frozen (forward, input gradients, weight gradients), without
-the output layer over the vocabulary and without attention scores; a count of useful work, not of work done.
+fast path computes in), and the test accuracy reached (fp32 evaluation for all ways). Attention is the same in
+every way: SDPA for MiniLM (ftkit's dropout writes SDPA's arithmetic out, see ftkit/dropout.py), and for SmolLM2
+what ``ftkit.load_causal_lm`` picks: eager on a CPU, where SDPA's backward is slower, SDPA on a GPU. Peak memory
+is training's, read before the evaluation. FLOPs per real token: 6 x the transformer's weight matrices that
+train and 4 x those that are frozen (forward, input gradients, weight gradients), without the output layer over
+the vocabulary and without attention scores; a count of useful work, not of work done.
 """
 from __future__ import annotations
 
@@ -149,8 +151,8 @@ def run_trainer(model, tok, examples, w, workload, device, best: bool):
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(out, per_device_train_batch_size=w["batch_size"], num_train_epochs=w["epochs"],
                                  learning_rate=w["lr"], weight_decay=0.01, warmup_steps=0.1, max_grad_norm=1.0,
-                                 use_cpu=device.type == "cpu", report_to="none", save_strategy="no", logging_strategy="no",
-                                 disable_tqdm=True, seed=0, **extra)
+                                 use_cpu=device.type == "cpu", report_to="none", save_strategy="no",
+                                 logging_strategy="no", disable_tqdm=True, seed=0, **extra)
         trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator(tok, workload),
                           processing_class=tok)
         trainer.train()
