@@ -1,6 +1,6 @@
 """Training speed: the same model on the same data, four ways, in one run.
 
-    python benchmarks/train_speed.py                   # both workloads on the built-in models (about 8 min on 2 cores)
+    python benchmarks/train_speed.py                   # both workloads on the built-in models (2 cores: 19 min fp32)
     python benchmarks/train_speed.py --workload minilm --train 500
     python benchmarks/train_speed.py --profile smoke   # tiny random models: checks that every way runs
     python benchmarks/train_speed.py --profile gpu     # on a CUDA GPU: bf16, 8x the training examples
