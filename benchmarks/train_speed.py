@@ -39,7 +39,8 @@ import time
 
 import torch
 
-from ftkit.runtime import bf16_supported
+from ftkit.profiles import get_profile
+from ftkit.runtime import bf16_supported, get_device
 
 WAYS = ("plain", "trainer", "trainer-best", "ftkit")
 MORE_WAYS = ("ftkit-fp32", "ftkit-packed")  # with --ways: ftkit without bf16; ftkit packing causal-LM batches
@@ -49,10 +50,6 @@ WORKLOADS = {  # model (cpu profile), model (smoke profile), lr, batch size, epo
 }
 MAX_LENGTH = 128
 GPU_SCALE = 8  # the gpu profile trains on 8x the examples: one epoch of the cpu sizes is a few seconds there
-
-
-def device_of(profile: str) -> torch.device:
-    return torch.device("cuda" if profile == "gpu" else "cpu")
 
 
 def synchronize(device: torch.device) -> None:
@@ -91,7 +88,7 @@ def setup(workload: str, profile_name: str, n_train: int, device: torch.device):
     import ftkit
     from ftkit import lm, train
     w = WORKLOADS[workload]
-    profile = ftkit.profiles.get_profile(profile_name)
+    profile = get_profile(profile_name)
     name = w["model"] if profile.real_models else w["tiny"]
     if workload == "minilm":
         ds = ftkit.data.load_dataset("tweet-sentiment", max_train=n_train, max_eval=400)
@@ -177,7 +174,7 @@ def one(workload: str, way: str, profile: str, n_train: int | None) -> dict:
     w = {**WORKLOADS[workload], **({"train": n_train} if n_train else {})}
     if profile == "gpu" and not n_train:
         w["train"] *= GPU_SCALE
-    device = device_of(profile)
+    device = get_device(get_profile(profile))
     ftkit.runtime.seed_everything(0)
     model, tok, examples, accuracy = setup(workload, profile, w["train"], device)
     real = w["epochs"] * sum(len(ids) for ids in examples["input_ids"])
@@ -224,7 +221,7 @@ def main(argv=None) -> list[dict]:
         return []
     if args.profile == "gpu" and not torch.cuda.is_available():
         sys.exit("error: --profile gpu needs a CUDA GPU and torch sees none here: use --profile cpu (or smoke)")
-    device = device_of(args.profile)
+    device = get_device(get_profile(args.profile))
     n = {"cpu": 2048, "smoke": 256, "gpu": 8192}[args.profile]  # smoke: the code path, not the speed
     peak_dtype = "bf16" if bf16_supported(device) else "fp32"  # without bf16 units the fast path is fp32
     fp32_peak = matmul_peak(torch.float32, n, device=device)
