@@ -8,7 +8,8 @@
 Workloads: MiniLM full fine-tuning on tweet sentiment (3 classes), and SmolLM2-135M-Instruct with LoRA
 (r=8 on q,v) learning SMS spam labels as words. Ways, each with the same hyperparameters and data:
 
-1. ``plain``: a plain PyTorch loop, fp32, every example padded to max_length, shuffled batches;
+1. ``plain``: a plain PyTorch loop, fp32, every example padded to max_length (128, or the longest example), shuffled
+   batches;
 2. ``trainer``: ``transformers.Trainer`` with its defaults (fp32, dynamic padding);
 3. ``trainer-best``: Trainer as well as it allows on this hardware: length-grouped batches, and bf16 on a GPU
    or where the CPU has bf16 units (AMX or AVX512-BF16; elsewhere bf16 matmuls run ~100x slower than fp32);
@@ -121,9 +122,10 @@ def run_plain(model, tok, examples, w, workload, device):
     """fp32, every batch padded to max_length, shuffled: what a first loop looks like."""
     from torch.utils.data import DataLoader
     from transformers import get_linear_schedule_with_warmup
+    longest = max(MAX_LENGTH, *(len(ids) for ids in examples["input_ids"]))  # a prompt may run past 128
     loader = DataLoader(examples, batch_size=w["batch_size"], shuffle=True,
                         generator=torch.Generator().manual_seed(0),
-                        collate_fn=collator(tok, workload, padding="max_length", max_length=MAX_LENGTH))
+                        collate_fn=collator(tok, workload, padding="max_length", max_length=longest))
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=w["lr"], weight_decay=0.01)

@@ -41,3 +41,14 @@ def test_the_gpu_profile_without_a_gpu_stops_with_one_line():
         train_speed.main(["--profile", "gpu", "--workload", "minilm"])
     assert str(stop.value) == ("error: --profile gpu needs a CUDA GPU and torch sees none here: "
                                "use --profile cpu (or smoke)")
+
+
+def test_the_plain_loop_pads_to_the_longest_example_when_one_runs_past_max_length():
+    from datasets import Dataset
+    model, tok, examples, _ = train_speed.setup("smollm2", "smoke", 16, train_speed.torch.device("cpu"))
+    row = examples[0]
+    lengths = [10, train_speed.MAX_LENGTH + 12, 20]  # an SMS prompt can run past 128 tokens
+    longer = Dataset.from_list([{k: (v * 200)[:n] for k, v in row.items()} for n in lengths])
+    steps, padded = train_speed.run_plain(model, tok, longer, train_speed.WORKLOADS["smollm2"], "smollm2",
+                                          train_speed.torch.device("cpu"))
+    assert (steps, padded) == (1, 3 * (train_speed.MAX_LENGTH + 12))
