@@ -42,11 +42,10 @@ def autocast(device, enabled: bool = True):
 def no_cudnn_attention(device="cuda"):
     """Inside the block, SDPA on CUDA picks flash, memory-efficient or math attention, not cuDNN's.
 
-    In bf16 on an H200 (torch 2.11), SDPA chose cuDNN's kernel, and with batches padded to their own length
-    (a new shape in most batches) MiniLM trained 4.7x slower than without it: 5,606 against 26,216 real
-    tokens/s on 2,000 tweets, Trainer with bf16 likewise (7,620 against 25,467). A cost per new shape fits:
-    SmolLM2's batches, padded to multiples of 16, lost 1.6x. Wrap ``trainer.train()`` in it to give Trainer
-    the same. A no-op elsewhere."""
+    In bf16 on an H200 (torch 2.11), SDPA picked cuDNN's kernel, and MiniLM, whose batches are padded to their
+    own length (a new shape in most batches), trained 4.7x slower with it: 5,606 against 26,216 real tokens/s
+    on 2,000 tweets; Trainer with bf16 likewise (7,620 against 25,467). Wrap ``trainer.train()`` in it to
+    give Trainer the same. A no-op elsewhere."""
     if torch.device(device).type != "cuda":
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
