@@ -93,17 +93,26 @@ def encode(ds, tokenizer, instruction: str, label_words, max_length: int = 96):
     return data.map_rows(ds, one, remove_columns=ds.column_names)
 
 
-def loader(encoded, tokenizer, batch_size: int, shuffle: bool = True, seed: int = 0, pack: bool = False) -> DataLoader:
+def loader(encoded, tokenizer, batch_size: int, shuffle: bool = True, seed: int = 0, pack: bool = False,
+           by_length: bool = True) -> DataLoader:
     """``train.loader``'s length-grouped batches, with labels padded by -100; ``pack``: each batch's examples
-    packed into rows of 256 tokens (``packing.PackedCollator``), the same examples per batch.
+    packed into rows of 256 tokens (``packing.PackedCollator``), the same examples per batch; ``by_length=False``:
+    batches of a plain shuffle instead, best with ``pack=True`` (not for soft prompts or prefixes, which
+    packing would share between a row's examples).
 
     Here transformers' ``LengthGroupedSampler``, not ``buckets.LengthBuckets``: in prompts, length often
     gives the label away (SMS spam is long), so sorted buckets make one-class batches in random order, and
     notebook 17's full fine-tuning of SmolLM2 then learnt nothing (task gain -0.07 against 0.80); Trainer's
-    sampler alternates long and short batches."""
-    return train.loader(encoded, tokenizer, batch_size, shuffle, seed, buckets=False,
-                        collate_fn=PackedCollator(tokenizer) if pack else DataCollatorForSeq2Seq(
-                            tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=16))
+    sampler alternates long and short batches. Its batches still lean to one class, which costs accuracy on
+    more data: SmolLM2 LoRA on 1,280 SMS prompts (one epoch, seeds 0 and 1, bf16 CPU) reached 0.89 and 0.91
+    test accuracy with it, 0.945 and 0.975 with a plain shuffle (41% padding, 1.44 to 1.51x slower), 0.96 and
+    0.975 shuffled and packed (13 to 14% padding, 0.83 to 0.87x its speed)."""
+    collate = PackedCollator(tokenizer) if pack else DataCollatorForSeq2Seq(
+        tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=16)
+    if shuffle and not by_length:
+        return DataLoader(encoded, batch_size=batch_size, shuffle=True, collate_fn=collate,
+                          generator=torch.Generator().manual_seed(seed))
+    return train.loader(encoded, tokenizer, batch_size, shuffle, seed, buckets=False, collate_fn=collate)
 
 
 def label_loss(model, batch: dict):

@@ -58,3 +58,22 @@ def test_packed_loader_gives_the_same_examples_per_batch():
         assert sorted(a["input_ids"][a["input_ids"] != tok.pad_token_id].tolist()) == \
             sorted(b["input_ids"][b["attention_mask"].bool()].tolist())
         assert a["input_ids"].numel() < b["input_ids"].numel()
+
+
+def test_shuffled_batches_mix_lengths_keep_every_example_and_pack_the_same_examples():
+    model, tok, _ = setup()
+    encoded = lm.text_examples(TEXTS * 16, tok)  # 16 copies of five lengths: Trainer's sampler sorts 5 batches
+
+    def spread(batches):  # longest minus shortest example, summed over the batches
+        return sum(int(b["attention_mask"].sum(1).max() - b["attention_mask"].sum(1).min()) for b in batches)
+
+    def tokens(batch):
+        ids = batch["input_ids"]
+        return sorted(ids[ids != tok.pad_token_id].tolist())
+    grouped = list(lm.loader(encoded, tok, batch_size=4, seed=3))
+    shuffled = list(lm.loader(encoded, tok, batch_size=4, seed=3, by_length=False))
+    packed = list(lm.loader(encoded, tok, batch_size=4, seed=3, by_length=False, pack=True))
+    assert (spread(grouped), spread(shuffled)) == (19, 111)  # a plain shuffle mixes lengths in a batch
+    assert sorted(sum((tokens(b) for b in shuffled), [])) == sorted(sum((tokens(b) for b in grouped), []))
+    assert [tokens(a) for a in packed] == [tokens(b) for b in shuffled]  # packing keeps each batch's examples
+    assert sum(b["input_ids"].numel() for b in packed) < sum(b["input_ids"].numel() for b in shuffled)
