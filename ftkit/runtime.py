@@ -44,8 +44,8 @@ def no_cudnn_attention(device="cuda"):
 
     In bf16 on an H200 (torch 2.11), SDPA picked cuDNN's kernel, and MiniLM, whose batches are padded to their
     own length (a new shape in most batches), trained 4.7x slower with it: 5,606 against 26,216 real tokens/s
-    on 2,000 tweets; Trainer with bf16 likewise (7,620 against 25,467). Wrap ``trainer.train()`` in it to
-    give Trainer the same. A no-op elsewhere."""
+    on 2,000 tweets; Trainer with bf16 likewise (7,620 against 25,467). Notebooks 01 and 11 wrap
+    ``trainer.train()`` in it, and ``sft.SFTTrainer`` each training step. A no-op elsewhere."""
     if torch.device(device).type != "cuda":
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel

@@ -1,5 +1,6 @@
 """ftkit.sft and ftkit.launch on the tiny models, in seconds: the prompt mask, the merged copy, the launcher's
 command, batch split and accelerate configs. Notebooks 12 and 13 run them end to end."""
+import contextlib
 import sys
 
 import datasets
@@ -76,6 +77,22 @@ def test_sft_trainer_loss_on_cpu_is_trls(tok, tmp_path, accumulated):
     assert ours.keys() == trls.keys() and len(ours) > 1
     for name in ours:
         assert torch.allclose(ours[name], trls[name], rtol=1e-4, atol=1e-6), name
+
+
+def test_sft_trainer_steps_run_inside_no_cudnn_attention_on_the_trainers_device(tok, tmp_path, monkeypatch):
+    entered = []
+
+    @contextlib.contextmanager
+    def recording(device):
+        entered.append(device)
+        yield
+    monkeypatch.setattr(sft.runtime, "no_cudnn_attention", recording)
+    config = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, report_to="none", use_cpu=True,
+                       save_strategy="no", max_steps=2)
+    trainer = sft.SFTTrainer(model=ftkit.load_causal_lm("tiny-llama")[0], args=config, processing_class=tok,
+                             train_dataset=sft.conversations(PAIRS))
+    trainer.train()
+    assert entered == [trainer.args.device] * 2
 
 
 def test_qlora_needs_cuda_here():
