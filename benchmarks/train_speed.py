@@ -13,12 +13,12 @@ Workloads: MiniLM full fine-tuning on tweet sentiment (3 classes), and SmolLM2-1
 2. ``trainer``: ``transformers.Trainer`` with its defaults (fp32, dynamic padding);
 3. ``trainer-best``: Trainer as well as it allows on this hardware: length-grouped batches, and bf16 on a GPU
    or where the CPU has bf16 units (AMX or AVX512-BF16; elsewhere bf16 matmuls run ~100x slower than fp32);
-4. ``ftkit``: ``ftkit.train.fit``, the path every notebook uses.
+4. ``ftkit``: ``ftkit.train.fit``, the path the notebooks use: length-bucketed batches for MiniLM
+   (``train.loader``), shuffled batches packed into rows for SmolLM2 (``lm.loader(pack=True)``, notebook 04).
 
-Three more ways on request (``--ways ftkit ftkit-fp32 ftkit-packed ftkit-shuffled``): ``ftkit-fp32``, the same path
-without bf16 (the numerics reference); for the causal LM, ``ftkit-packed``, batches packed into rows
-(``lm.loader(pack=True)``), and ``ftkit-shuffled``, batches of a plain shuffle, packed
-(``lm.loader(by_length=False, pack=True)``: length-grouped SMS batches lean to one class).
+Two more ways on request (``--ways ftkit ftkit-fp32 ftkit-grouped``): ``ftkit-fp32``, the same path without bf16
+(the numerics reference), and for the causal LM ``ftkit-grouped``, length-grouped batches, unpacked
+(``lm.loader``'s default; SMS batches grouped by length lean to one class, which costs accuracy).
 
 Each way runs in its own process (so peak memory is its own: RSS on CPU, torch's peak allocation on a GPU).
 Reported: real (non-pad) tokens per second, seconds per step, peak memory, achieved FLOP/s as a share of the
@@ -47,7 +47,7 @@ from ftkit.profiles import get_profile
 from ftkit.runtime import bf16_supported, get_device
 
 WAYS = ("plain", "trainer", "trainer-best", "ftkit")
-MORE_WAYS = ("ftkit-fp32", "ftkit-packed", "ftkit-shuffled")  # with --ways (module docstring)
+MORE_WAYS = ("ftkit-fp32", "ftkit-grouped")  # with --ways (module docstring)
 WORKLOADS = {  # model (cpu profile), model (smoke profile), lr, batch size, epochs, training examples
     "minilm": dict(model="minilm", tiny="tiny-bert", lr=1e-4, batch_size=32, epochs=1, train=1000),
     "smollm2": dict(model="smollm2-135m-instruct", tiny="tiny-llama", lr=2e-3, batch_size=16, epochs=1, train=320),
@@ -161,13 +161,13 @@ def run_trainer(model, tok, examples, w, workload, device, best: bool):
         return trainer.state.global_step, None
 
 
-def run_ftkit(model, tok, examples, w, workload, device, bf16=True, pack=False, by_length=True):
+def run_ftkit(model, tok, examples, w, workload, device, bf16=True, pack=True):
     from ftkit import lm, train
 
     def batches():  # a new loader draws the same first epoch: the one counted is the one trained on
         if workload == "minilm":
             return train.loader(examples.rename_column("labels", "label"), tok, w["batch_size"], shuffle=True)
-        return lm.loader(examples, tok, w["batch_size"], pack=pack, by_length=by_length)
+        return lm.loader(examples, tok, w["batch_size"], pack=pack)
     padded = w["epochs"] * sum(b["input_ids"].numel() for b in batches())
     history = train.fit(model, tok, batches(), epochs=w["epochs"], lr=w["lr"], batch_size=w["batch_size"],
                         device=device, log=False, bf16=bf16)
@@ -186,8 +186,7 @@ def one(workload: str, way: str, profile: str, n_train: int | None) -> dict:
     real = w["epochs"] * sum(len(ids) for ids in examples["input_ids"])
     run = {"plain": run_plain, "trainer": lambda *a: run_trainer(*a, best=False),
            "trainer-best": lambda *a: run_trainer(*a, best=True), "ftkit": run_ftkit,
-           "ftkit-fp32": lambda *a: run_ftkit(*a, bf16=False), "ftkit-packed": lambda *a: run_ftkit(*a, pack=True),
-           "ftkit-shuffled": lambda *a: run_ftkit(*a, pack=True, by_length=False)}[way]
+           "ftkit-fp32": lambda *a: run_ftkit(*a, bf16=False), "ftkit-grouped": lambda *a: run_ftkit(*a, pack=False)}[way]
     synchronize(device)
     start = time.perf_counter()
     steps, padded = run(model, tok, examples, w, workload, device)

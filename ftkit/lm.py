@@ -1,7 +1,7 @@
 """A classification task taught to a causal LM: the text goes into a prompt, the label comes out as a word.
 
     encoded = lm.encode(ds["train"], tok, instruction, label_words)   # prompt masked out of the loss
-    train.fit(model, tok, lm.loader(encoded, tok, batch_size=16, shuffle=True), ...)
+    train.fit(model, tok, lm.loader(encoded, tok, batch_size=16, pack=True), ...)  # shuffled, packed rows
     answers = lm.generate_labels(model, tok, ds["test"], instruction, device=device)
     lm.label_metrics(answers, ds["test"]["label"], label_words)      # an answer off the format is wrong
 
@@ -94,11 +94,11 @@ def encode(ds, tokenizer, instruction: str, label_words, max_length: int = 96):
 
 
 def loader(encoded, tokenizer, batch_size: int, shuffle: bool = True, seed: int = 0, pack: bool = False,
-           by_length: bool = True) -> DataLoader:
-    """``train.loader``'s length-grouped batches, with labels padded by -100; ``pack``: each batch's examples
-    packed into rows of 256 tokens (``packing.PackedCollator``), the same examples per batch; ``by_length=False``:
-    batches of a plain shuffle instead, best with ``pack=True`` (not for soft prompts or prefixes, which
-    packing would share between a row's examples).
+           by_length: bool | None = None) -> DataLoader:
+    """Training batches with labels padded by -100. ``pack``: batches of a plain shuffle, each one's examples
+    packed into rows of 256 tokens (``packing.PackedCollator``); the way to train a model that takes packed rows
+    (not soft prompts or prefixes, which packing would share between a row's examples). Unpacked:
+    ``train.loader``'s length-grouped batches. ``by_length`` overrides either choice.
 
     Here transformers' ``LengthGroupedSampler``, not ``buckets.LengthBuckets``: in prompts, length often
     gives the label away (SMS spam is long), so sorted buckets make one-class batches in random order, and
@@ -106,7 +106,9 @@ def loader(encoded, tokenizer, batch_size: int, shuffle: bool = True, seed: int 
     sampler alternates long and short batches. Its batches still lean to one class, which costs accuracy on
     more data: SmolLM2 LoRA on 1,280 SMS prompts (one epoch, seeds 0 and 1, bf16 CPU) reached 0.89 and 0.91
     test accuracy with it, 0.945 and 0.975 with a plain shuffle (41% padding, 1.44 to 1.51x slower), 0.96 and
-    0.975 shuffled and packed (13 to 14% padding, 0.83 to 0.87x the grouped speed)."""
+    0.975 shuffled and packed (13 to 14% padding, 0.83 to 0.87x the grouped speed): hence packed batches are
+    shuffled."""
+    by_length = not pack if by_length is None else by_length
     collate = PackedCollator(tokenizer) if pack else DataCollatorForSeq2Seq(
         tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=16)
     if shuffle and not by_length:

@@ -52,7 +52,7 @@ def test_packed_loader_gives_the_same_examples_per_batch():
     model, tok, _ = setup()
     encoded = lm.text_examples(TEXTS * 4, tok)
     padded = list(lm.loader(encoded, tok, batch_size=8, seed=3))
-    packed = list(lm.loader(encoded, tok, batch_size=8, seed=3, pack=True))
+    packed = list(lm.loader(encoded, tok, batch_size=8, seed=3, pack=True, by_length=True))
     assert len(packed) == len(padded) == 3
     for a, b in zip(packed, padded):
         assert sorted(a["input_ids"][a["input_ids"] != tok.pad_token_id].tolist()) == \
@@ -60,7 +60,7 @@ def test_packed_loader_gives_the_same_examples_per_batch():
         assert a["input_ids"].numel() < b["input_ids"].numel()
 
 
-def test_shuffled_batches_mix_lengths_keep_every_example_and_pack_the_same_examples():
+def test_shuffled_batches_mix_lengths_keep_every_example_and_are_the_packed_default():
     model, tok, _ = setup()
     encoded = lm.text_examples(TEXTS * 16, tok)  # 16 copies of five lengths: Trainer's sampler sorts 5 batches
 
@@ -72,7 +72,7 @@ def test_shuffled_batches_mix_lengths_keep_every_example_and_pack_the_same_examp
         return sorted(ids[ids != tok.pad_token_id].tolist())
     grouped = list(lm.loader(encoded, tok, batch_size=4, seed=3))
     shuffled = list(lm.loader(encoded, tok, batch_size=4, seed=3, by_length=False))
-    packed = list(lm.loader(encoded, tok, batch_size=4, seed=3, by_length=False, pack=True))
+    packed = list(lm.loader(encoded, tok, batch_size=4, seed=3, pack=True))  # packed: shuffled by default
     assert (spread(grouped), spread(shuffled)) == (19, 111)  # a plain shuffle mixes lengths in a batch
     assert sorted(sum((tokens(b) for b in shuffled), [])) == sorted(sum((tokens(b) for b in grouped), []))
     assert [tokens(a) for a in packed] == [tokens(b) for b in shuffled]  # packing keeps each batch's examples
