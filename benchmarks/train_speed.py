@@ -186,7 +186,8 @@ def one(workload: str, way: str, profile: str, n_train: int | None) -> dict:
     real = w["epochs"] * sum(len(ids) for ids in examples["input_ids"])
     run = {"plain": run_plain, "trainer": lambda *a: run_trainer(*a, best=False),
            "trainer-best": lambda *a: run_trainer(*a, best=True), "ftkit": run_ftkit,
-           "ftkit-fp32": lambda *a: run_ftkit(*a, bf16=False), "ftkit-grouped": lambda *a: run_ftkit(*a, pack=False)}[way]
+           "ftkit-fp32": lambda *a: run_ftkit(*a, bf16=False),
+           "ftkit-grouped": lambda *a: run_ftkit(*a, pack=False)}[way]
     synchronize(device)
     start = time.perf_counter()
     steps, padded = run(model, tok, examples, w, workload, device)

@@ -84,11 +84,12 @@ def scores(answers, references) -> dict:
 class SFTTrainer(trl.SFTTrainer):
     """trl's ``SFTTrainer`` with two changes. On a GPU each training step runs without cuDNN's attention kernel
     (``runtime.no_cudnn_attention``, slow on batches of changing length in bf16). On a CPU the training loss is
-    computed by ``lm.label_loss``: the 49k-wide output layer only at the positions whose next token is labelled. trl's fused output layer scores only those
-    positions on a Triton GPU; on a CPU it scores every position, prompt and padding included, and adds entropy
-    and top-1 accuracy over the whole vocabulary (the ``entropy`` and ``mean_token_accuracy`` it logs, which this
-    class does not). On notebook 12's SmolLM2 LoRA run (fp32) training took 209 s instead of 305, with the same
-    losses to 5e-5. On a GPU, and where logits are asked for (``return_outputs``), trl's own path runs."""
+    computed by ``lm.label_loss``: the 49k-wide output layer only at the positions whose next token is labelled.
+    trl's fused output layer scores only those positions on a Triton GPU; on a CPU it scores every position,
+    prompt and padding included, and adds entropy and top-1 accuracy over the whole vocabulary (the ``entropy``
+    and ``mean_token_accuracy`` it logs, which this class does not). On notebook 12's SmolLM2 LoRA run (fp32)
+    training took 209 s instead of 305, with the same losses to 5e-5. On a GPU, and where logits are asked for
+    (``return_outputs``), trl's own path runs."""
     # (written here: trl offers no switch between its fused head and the model's logits)
 
     def training_step(self, *args, **kwargs):

@@ -21,7 +21,7 @@ def test_every_way_trains_the_same_steps_on_the_same_tokens(workload, capsys):
     assert len({r["real_tokens"] for r in rows}) == 1
     plain, ftkit_row = rows[0], rows[-1]
     assert plain["padded_tokens"] == 48 * train_speed.MAX_LENGTH  # every example padded to max_length
-    assert ftkit_row["padded_tokens"] < plain["padded_tokens"]  # length-grouped, dynamic padding
+    assert ftkit_row["padded_tokens"] < plain["padded_tokens"]  # dynamic padding: grouped or packed
     assert all(r["flops_per_token"] > 0 and 0 <= r["accuracy"] <= 1 for r in rows)
     printed = capsys.readouterr().out
     assert printed.count(f"| {workload} |") == 4 and "bf16" in printed
