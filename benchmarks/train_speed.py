@@ -43,8 +43,8 @@ import time
 
 import torch
 
-from ftkit.profiles import get_profile
-from ftkit.runtime import bf16_supported, get_device
+from ftkit.platform.profiles import get_profile
+from ftkit.platform.runtime import bf16_supported, get_device
 
 WAYS = ("plain", "trainer", "trainer-best", "ftkit")
 MORE_WAYS = ("ftkit-fp32", "ftkit-grouped")  # with --ways (module docstring)

@@ -73,8 +73,8 @@ def main(argv=None) -> int:
         print(f"error: --jobs must be 1 or more, got {args.jobs}", file=sys.stderr)
         return 2
 
-    from ftkit.errors import FtkitError
-    from ftkit.profiles import get_profile
+    from ftkit.platform.errors import FtkitError
+    from ftkit.platform.profiles import get_profile
     try:
         profile = get_profile(args.profile).name
     except FtkitError as e:

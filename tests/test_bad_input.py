@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import ftkit
-from ftkit import launch, lm, methods, params, profiles, schedules, sft, train
-from ftkit.early_stopping import EarlyStopping
+from ftkit import export, launch, lm, methods, params, profiles, schedules, sft, train
+from ftkit.lessons.early_stopping import EarlyStopping
 from helpers import csv_rows, one_line_error, write
 
 
@@ -79,7 +79,7 @@ CASES = {
                              ["effective batch 30 does not split over 4", "a multiple of 4"]),
     "no-chat-template": (lambda t: sft.prompt_text(ftkit.load_tokenizer("tiny-bert"), "hi"),
                          ["has no chat template", "smollm2-135m-instruct"]),
-    "saved-model-missing": (lambda t: sft.answer_in_fresh_process(t, "hi"), ["did not load in a fresh process"]),
+    "saved-model-missing": (lambda t: export.answer_in_fresh_process(t, "hi"), ["did not load in a fresh process"]),
     "labels-beyond-the-head": (labels_beyond_the_head,
                                ["the data has labels 0..4 but the model has 2 classes", "num_labels=5"]),
     "labels-beyond-the-head-scoring": (lambda t: labels_beyond_the_head(t, scoring=True),

@@ -12,8 +12,8 @@ import torch
 
 import ftkit
 from ftkit import checkpoint, train
-from ftkit.early_stopping import EarlyStopping
-from ftkit.errors import FtkitError
+from ftkit.lessons.early_stopping import EarlyStopping
+from ftkit.platform.errors import FtkitError
 
 JOB = [sys.executable, "tests/resume_job.py"]
 CPU = torch.device("cpu")

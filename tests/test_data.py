@@ -9,8 +9,8 @@ import pytest
 
 import ftkit
 from ftkit import data, sources
-from ftkit.errors import FtkitError
-from ftkit.profiles import PROFILES
+from ftkit.platform.errors import FtkitError
+from ftkit.platform.profiles import PROFILES
 from helpers import csv_rows, one_line_error, write
 
 # Measured once with ftkit.load_dataset(name), then pinned.

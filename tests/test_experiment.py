@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import ftkit
-from ftkit import experiment
-from ftkit.errors import FtkitError
+from ftkit import experiment, paths
+from ftkit.platform.errors import FtkitError
 from helpers import one_line_error
 
 DOCUMENTED_KEYS = {"notebook", "profile", "model", "dataset", "seed", "params", "metrics", "key_metric",
@@ -146,7 +146,7 @@ def test_empty_output_dir_goes_under_ftkit_runs_interactive(tmp_path, empty, tin
 
 def test_runs_root_defaults_to_the_checkout(monkeypatch):
     monkeypatch.delenv("FTKIT_RUNS")
-    assert experiment.runs_root() == Path(experiment.__file__).resolve().parent.parent / "runs"
+    assert paths.runs_root() == Path(__file__).resolve().parents[1] / "runs"  # the checkout the tests run in
 
 
 def test_finished_output_dir_is_never_overwritten(tmp_path, tiny):

@@ -7,8 +7,8 @@ import torch
 from peft import PrefixTuningConfig, TaskType, get_peft_model
 
 import ftkit
-from ftkit import generate, lm
-from ftkit.soft_prompt import SoftPrompt
+from ftkit import generate, lm, losses
+from ftkit.lessons.soft_prompt import SoftPrompt
 from helpers import one_line_error
 
 WORDS = ["ham", "spam"]
@@ -87,7 +87,7 @@ def test_a_prefix_model_generates_with_its_prefix(tiny):
         with torch.inference_mode():
             cached, base = generate.new_tokens(net, left, **options), generate.new_tokens(model, left, **options)
             tok.padding_side = "right"
-            plain = lm._greedy(net, tok, tok(texts, return_tensors="pt", padding=True), 4)
+            plain = generate.greedy_ids(net, tok, tok(texts, return_tensors="pt", padding=True), 4)
     finally:
         tok.padding_side = side
     assert cached.tolist() == plain  # the prefix as a KV cache decodes like forward passes with the prefix
@@ -149,7 +149,7 @@ def test_label_loss_equals_the_full_loss(tiny, ds, kind):
     torch.manual_seed(0)
     net = (model if kind == "plain" else SoftPrompt(model, 3, init_ids=[5, 6]) if kind == "soft prompt"
            else get_peft_model(ftkit.load_causal_lm("tiny-llama")[0], configs[kind]))
-    inner = lm._lm_keeping_logits(net)
+    inner = losses.lm_keeping_logits(net)
     assert inner is not None
     batch = next(iter(lm.loader(lm.encode(ds, tok, lm.instruction(WORDS), WORDS), tok, batch_size=3, shuffle=False)))
     labelled = int((batch["labels"] != -100).sum())
@@ -157,7 +157,7 @@ def test_label_loss_equals_the_full_loss(tiny, ds, kind):
     scored = []
     hook = inner.get_output_embeddings().register_forward_hook(lambda m, args, out: scored.append(out.shape))
     with torch.inference_mode():
-        assert lm.label_loss(net, batch).item() == pytest.approx(net(**batch).loss.item(), abs=1e-5)
+        assert losses.label_loss(net, batch).item() == pytest.approx(net(**batch).loss.item(), abs=1e-5)
     hook.remove()
     assert scored[0] == (labelled, model.config.vocab_size)  # the output layer ran on the labelled positions only
 
@@ -173,6 +173,6 @@ def test_label_loss_without_logits_to_keep_runs_the_full_model(tiny, ds):
         def forward(self, input_ids, attention_mask, labels=None):
             return self.inner(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
     batch = next(iter(lm.loader(lm.encode(ds, tok, "x", WORDS), tok, batch_size=3, shuffle=False)))
-    assert lm._lm_keeping_logits(Plain()) is None
+    assert losses.lm_keeping_logits(Plain()) is None
     with torch.inference_mode():
-        assert lm.label_loss(Plain(), batch).item() == pytest.approx(model(**batch).loss.item(), abs=1e-6)
+        assert losses.label_loss(Plain(), batch).item() == pytest.approx(model(**batch).loss.item(), abs=1e-6)

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ftkit.errors import FtkitError  # noqa: E402
+from ftkit.platform.errors import FtkitError  # noqa: E402
 from ftkit import metrics  # noqa: E402
 
 # Binary example: refs 1,1,1,1,0,0 vs preds 1,1,0,0,1,0.

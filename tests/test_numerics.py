@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import ftkit
-from ftkit import lm, runtime, train
+from ftkit import lm, losses, runtime, train
 
 MARGIN = 0.02
 
@@ -71,7 +71,7 @@ def test_fast_lora_step_gives_the_fp32_loss_and_gradient():
     for fast in (True, False):
         model.zero_grad()
         with runtime.bf16_frozen_weights(model, "cpu", enabled=fast), runtime.autocast("cpu", fast):
-            loss = lm.label_loss(model, batch) if fast else model(**batch).loss
+            loss = losses.label_loss(model, batch) if fast else model(**batch).loss
         loss.backward()
         results.append((loss.item(), torch.cat([p.grad.flatten() for p in lora])))
     (fast_loss, fast_grad), (loss, grad) = results

@@ -3,7 +3,7 @@ import torch
 from transformers import DataCollatorForSeq2Seq
 
 import ftkit
-from ftkit import lm, packing
+from ftkit import lm, losses, packing
 
 TEXTS = ["a b c d e f g", "hello there", "the quick brown fox jumps over", "x",
          "one two three four five six seven eight"]
@@ -41,7 +41,7 @@ def test_packed_loss_and_gradients_equal_the_padded_ones():
     grads = []
     for batch in (packed, padded):
         model.zero_grad()
-        loss = lm.label_loss(model, batch)
+        loss = losses.label_loss(model, batch)
         loss.backward()
         grads.append((loss.item(), model.model.layers[0].self_attn.q_proj.weight.grad.clone()))
     assert abs(grads[0][0] - grads[1][0]) < 1e-5

@@ -5,7 +5,7 @@ import ast
 import pytest
 
 from ftkit import params
-from ftkit.errors import FtkitError
+from ftkit.platform.errors import FtkitError
 from helpers import one_line_error
 
 

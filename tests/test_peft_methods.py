@@ -4,7 +4,7 @@ from peft import LoraConfig, PromptTuningConfig, TaskType, get_peft_model
 
 import ftkit
 from ftkit import lora
-from ftkit.soft_prompt import SoftPrompt
+from ftkit.lessons.soft_prompt import SoftPrompt
 
 H, LAYERS = 32, 2  # tiny-bert; tiny-llama: hidden 64, 2 layers, 2 key/value heads of 16
 

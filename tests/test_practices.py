@@ -7,9 +7,9 @@ import torch
 from transformers import DataCollatorForLanguageModeling, DataCollatorWithPadding
 
 import ftkit
-from ftkit import batching, runtime, schedules, train
-from ftkit.early_stopping import EarlyStopping
-from ftkit.profiles import PROFILES
+from ftkit import batching, losses, runtime, schedules, train
+from ftkit.lessons.early_stopping import EarlyStopping
+from ftkit.platform.profiles import PROFILES
 from helpers import one_line_error
 
 CPU = torch.device("cpu")
@@ -28,7 +28,7 @@ def tiny_bert():
 
 def micro_batches(tok, ds, sizes):
     rows = train.tokenize(ds, tok, 64).rename_column("label", "labels")
-    return batching.split(rows, sizes, DataCollatorWithPadding(tok))
+    return batching.micro_batches(rows, sizes, DataCollatorWithPadding(tok))
 
 
 # ---------------------------------------------------------------- schedules
@@ -87,7 +87,7 @@ def test_token_weighting_for_a_causal_lm():
     rows = [{"input_ids": tok(t, truncation=True, max_length=n)["input_ids"]} for t, n in zip(texts, (8, 8, 30, 30))]
     collate = DataCollatorForLanguageModeling(tok, mlm=False)
     micro = [collate(rows[:2]), collate(rows[2:])]
-    assert [batching.items(b, "tokens") for b in micro] == [14, 58]  # (8 - 1) x 2, (30 - 1) x 2
+    assert [losses.items(b, "tokens") for b in micro] == [14, 58]  # (8 - 1) x 2, (30 - 1) x 2
     big = batching.accumulated_gradients(model, [collate(rows)], unit="tokens")
     exact = batching.accumulated_gradients(model, micro, unit="tokens")
     naive = batching.accumulated_gradients(model, micro, "naive", unit="tokens")

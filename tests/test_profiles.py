@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ftkit import profiles, sweep
-from ftkit.errors import FtkitError
-from ftkit.profiles import PROFILES, get_profile
+from ftkit.platform.errors import FtkitError
+from ftkit.platform.profiles import PROFILES, get_profile
 from helpers import one_line_error
 
 NO_CUDA = not torch.cuda.is_available()

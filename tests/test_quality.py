@@ -49,7 +49,7 @@ def test_leaks_finds_near_duplicates_of_test_texts_in_train():
 
 
 def test_raw_tweet_corpus_counts():
-    raw, _, _ = data.frame("tweet-sentiment")
+    raw, _, _ = data.raw_frame("tweet-sentiment")
     assert quality.report(raw) == {"examples": 38158, "exact_duplicates": 915, "near_duplicates": 3477,
                                    "damaged": 4912, "empty_after_cleaning": 0, "conflicting_label_groups": 341}
 

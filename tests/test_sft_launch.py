@@ -11,7 +11,7 @@ from peft import LoraConfig, get_peft_model
 from trl import SFTConfig
 
 import ftkit
-from ftkit import batching, launch, sft
+from ftkit import batching, export, launch, sft
 
 PAIRS = datasets.Dataset.from_dict({"prompt": ["What is the capital of France?", "hi"],
                                     "response": ["Paris.", "Hello! How are you?"]})
@@ -48,7 +48,7 @@ def test_merged_is_a_plain_copy_and_the_adapter_stays(tok):
     ids = tok(["a prompt"], return_tensors="pt")
     with torch.inference_mode():
         before = lora(**ids).logits
-        merged = sft.merged(lora)
+        merged = export.merged(lora)
         assert not any("lora" in n for n, _ in merged.named_parameters())
         assert torch.allclose(merged(**ids).logits, before, atol=1e-5)
         assert torch.equal(lora(**ids).logits, before)  # the adapter model is untouched

@@ -9,7 +9,7 @@ import torch
 
 import ftkit
 from ftkit import runtime, train
-from ftkit.profiles import PROFILES
+from ftkit.platform.profiles import PROFILES
 
 CPU = torch.device("cpu")
 

@@ -6,7 +6,7 @@ Each metric lives in `<name>/<name>.py` next to this file; `load(name)` hands th
 
 from pathlib import Path
 
-from ftkit.errors import FtkitError, one_of
+from ...platform.errors import FtkitError, one_of
 
 _HERE = Path(__file__).resolve().parent
 AVAILABLE = tuple(sorted(d.name for d in _HERE.iterdir() if (d / f"{d.name}.py").is_file()))

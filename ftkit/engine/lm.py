@@ -13,22 +13,19 @@ transformers has the pieces (chat templates, ``DataCollatorForSeq2Seq`` pads lab
 """
 from __future__ import annotations
 
-import inspect
 import itertools
 import re
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from transformers import DataCollatorForSeq2Seq
 
-from . import batching, data, train
-from .errors import FtkitError
-from .generate import new_tokens
+from . import data, generate, losses, train
+from ..platform.errors import FtkitError
 from .metrics import classification_metrics
 from .packing import PackedCollator
-from .runtime import autocast
+from ..platform.runtime import autocast
 
 
 # Training messages per profile for the prompt methods (05-07), which train at batch 8: on cpu the same 40
@@ -112,116 +109,25 @@ def loader(encoded, tokenizer, batch_size: int, shuffle: bool = True, seed: int 
     collate = PackedCollator(tokenizer) if pack else DataCollatorForSeq2Seq(
         tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=16)
     if shuffle and not by_length:
-        return DataLoader(encoded, batch_size=batch_size, shuffle=True, collate_fn=collate,
-                          generator=torch.Generator().manual_seed(seed))
-    return train.loader(encoded, tokenizer, batch_size, shuffle, seed, buckets=False, collate_fn=collate)
+        batches = DataLoader(encoded, batch_size=batch_size, shuffle=True, collate_fn=collate,
+                             generator=torch.Generator().manual_seed(seed))
+    else:
+        batches = train.loader(encoded, tokenizer, batch_size, shuffle, seed, buckets=False, collate_fn=collate)
+    batches.task = "causal-lm"  # what train.fit reads: the loss on the label tokens, weighted by their count
+    return batches
 
 
-def label_loss(model, batch: dict):
-    """The causal-LM loss of ``model(**batch).loss`` (mean cross-entropy over the labelled tokens), with the
-    49k-wide output layer run only at the positions whose next token is labelled.
-
-    Labels are a few tokens at the end of each example (a label word, an answer), so this skips most of the
-    output layer's work and its fp32 softmax: on notebook 17's SMS prompts (right-padded batches of 16) it
-    scores 400 of 15,616 positions. The positions are counted from the end of the sequence, so a soft prompt
-    put in front changes nothing. A model without transformers' ``logits_to_keep`` gets the full forward pass.
-    """
-    labels = batch["labels"]
-    if "position_ids" in batch:  # packed rows: transformers masks per example only when it keeps no KV cache
-        batch = {**batch, "use_cache": False}
-    inner = _lm_keeping_logits(model)
-    head = inner.get_output_embeddings() if inner is not None else None
-    if head is None:
-        return model(**batch).loss
-    # (writing this ourselves: transformers' loss needs logits at every position, and ``logits_to_keep`` keeps
-    # the same positions in every row; trl's fused head does this only on a Triton GPU)
-    mask = labels[:, 1:] != -100  # predicting positions: the next token is a label
-
-    def only_labelled(module, args):  # the output layer's input, (rows, positions, hidden) -> (labelled, hidden)
-        return (args[0][:, :-1][mask],)
-    hook = head.register_forward_pre_hook(only_labelled)
-    try:  # the last labels.shape[1] positions: the tokens, after any soft prompt in front
-        logits = model(**{k: v for k, v in batch.items() if k != "labels"}, logits_to_keep=labels.shape[1]).logits
-    finally:
-        hook.remove()
-    return F.cross_entropy(logits.float(), labels[:, 1:][mask])
-
-
-def _lm_keeping_logits(model):
-    """The causal LM inside ``model`` (a peft model, a ``SoftPrompt``) if it takes ``logits_to_keep``, else None."""
-    while True:
-        if hasattr(model, "get_base_model"):  # peft
-            model = model.get_base_model()
-        params = inspect.signature(model.forward).parameters
-        if "logits_to_keep" in params:
-            return None if getattr(getattr(model, "config", None), "is_encoder_decoder", False) else model
-        inner = getattr(model, "model", None)
-        if inner is None or not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return None
-        model = inner  # a wrapper that passes keyword arguments on
-
-
-def _batches(tokenizer, ds, instruction, batch_size, max_length, side):
-    """Tokenized prompts in length-sorted batches, padded on ``side``; yields (row indices, batch)."""
-    ids = [_prompt_ids(tokenizer, instruction, t, max_length) for t in ds["text"]]
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    padding_side, tokenizer.padding_side = tokenizer.padding_side, side
-    try:
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            yield rows, tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
-    finally:
-        tokenizer.padding_side = padding_side
-
-
-@torch.inference_mode()
 def generate_labels(model, tokenizer, ds, instruction: str, *, device, max_new_tokens: int = 4,
                     batch_size: int = 32, max_length: int = 96, bf16: bool = True, cache: bool = True) -> list[str]:
-    """Greedy answers to every example's prompt, batched, in the dataset's order.
+    """Greedy answers to every example's prompt, batched, in the dataset's order (``generate.decode``).
 
     ``cache=False`` decodes without ``generate``: one full forward pass per new token, right-padded, as in
     training. It is the slow reference that the cached path is tested against (a peft prefix model decodes
     through ``generate.new_tokens``, which keeps its prefix).
     """
-    model.to(device).eval()
-    answers = [""] * len(ds)
-    side = "left" if cache else "right"
-    for rows, batch in _batches(tokenizer, ds, instruction, batch_size, max_length, side=side):
-        batch = batch.to(device)
-        with autocast(device, bf16):
-            new = (new_tokens(model, batch, max_new_tokens=max_new_tokens, do_sample=False,
-                              pad_token_id=tokenizer.pad_token_id)
-                   if cache else _greedy(model, tokenizer, batch, max_new_tokens))
-        for i, text in zip(rows, tokenizer.batch_decode(new, skip_special_tokens=True)):
-            answers[i] = text.strip()
-    return answers
-
-
-def _last_logits(model, batch):
-    """Each row's logits at its last real token (right padding); a soft prompt's extra front positions allowed.
-    Only those positions go through the output layer (counted from the end: see ``label_loss``)."""
-    length = batch["input_ids"].shape[1]
-    last = batch["attention_mask"].sum(1) - 1
-    if _lm_keeping_logits(model) is None:
-        logits = model(**batch).logits
-        return logits[torch.arange(len(last)), last + logits.shape[1] - length]
-    keep, row_pos = torch.unique(last, return_inverse=True)  # a length-sorted batch shares a few last positions
-    logits = model(**batch, logits_to_keep=keep - length).logits
-    return logits[torch.arange(len(last)), row_pos]
-
-
-def _greedy(model, tokenizer, batch, max_new_tokens):
-    """Greedy decoding by plain forward passes (no KV cache): each row's next token read at its last token."""
-    seqs = [ids[mask.bool()].tolist() for ids, mask in zip(batch["input_ids"], batch["attention_mask"])]
-    new = [[] for _ in seqs]
-    for _ in range(max_new_tokens):
-        padded = tokenizer.pad({"input_ids": [s + n for s, n in zip(seqs, new)]}, return_tensors="pt").to(batch["input_ids"].device)
-        for row, token in enumerate(_last_logits(model, padded).argmax(-1).tolist()):
-            if not new[row] or new[row][-1] != tokenizer.eos_token_id:
-                new[row].append(token)
-        if all(n[-1] == tokenizer.eos_token_id for n in new):
-            break
-    return new
+    ids = [_prompt_ids(tokenizer, instruction, t, max_length) for t in ds["text"]]
+    return generate.decode(model, tokenizer, ids, device=device, max_new_tokens=max_new_tokens,
+                           batch_size=batch_size, bf16=bf16, cache=cache)
 
 
 def text_examples(texts, tokenizer, max_length: int = 128):
@@ -241,9 +147,9 @@ def label_nll(model, tokenizer, encoded, *, device, batch_size: int = 16, bf16: 
     total, count = 0.0, 0
     for batch in loader(encoded, tokenizer, batch_size, shuffle=False):
         batch = {k: v.to(device) for k, v in batch.items()}
-        n = batching.items(batch, "tokens")
+        n = losses.items(batch, "tokens")
         with autocast(device, bf16):
-            total += label_loss(model, batch).item() * n
+            total += losses.label_loss(model, batch).item() * n
         count += n
     return total, count
 
@@ -288,9 +194,10 @@ def verbalizer_logits(model, tokenizer, ds, instruction: str, label_words, *, de
     model.to(device).eval()
     token_ids = torch.tensor(label_token_ids(tokenizer, label_words))
     result = np.zeros((len(ds), len(token_ids)), dtype=np.float32)
-    for rows, batch in _batches(tokenizer, ds, instruction, batch_size, max_length, side="right"):
+    ids = [_prompt_ids(tokenizer, instruction, t, max_length) for t in ds["text"]]
+    for rows, batch in generate.sorted_batches(tokenizer, ids, batch_size, side="right"):
         batch = batch.to(device)
         with autocast(device, bf16):
-            picked = _last_logits(model, batch)[:, token_ids.to(device)]
+            picked = generate.last_logits(model, batch)[:, token_ids.to(device)]
         result[rows] = picked.float().cpu().numpy()
     return result

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from .errors import FtkitError
+from ..platform.errors import FtkitError
 
 
 class EarlyStopping:

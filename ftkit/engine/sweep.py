@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import models, runtime, train
+from . import models, train
+from ..platform import runtime
 
 
 @dataclass

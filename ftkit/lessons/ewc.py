@@ -16,7 +16,7 @@ import copy
 
 import torch
 
-from .runtime import autocast
+from ..platform.runtime import autocast
 
 
 def fisher_diagonal(model, batches, *, device="cpu", bf16: bool = True) -> dict[str, torch.Tensor]:

@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from .errors import FtkitError
+from ..platform.errors import FtkitError
 
 # Small on purpose: read them, and pass your own (``parse_pairs``) for the groups your users belong to.
 GENDER_TERMS = ("he:she, him:her, his:her, himself:herself, man:woman, men:women, boy:girl, boys:girls, "

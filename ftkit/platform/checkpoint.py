@@ -139,3 +139,98 @@ def _json_default(value):
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+class Run:
+    """A training run's bookkeeping, kept so that a killed run resumes exactly: the step, the epoch and the
+    batches of it already trained, the per-step losses and learning rates, the epoch records, the best metric,
+    and ``keep`` (an object whose attributes go into ``state.json`` and whose ``state`` dict of tensors into
+    ``extra.safetensors``: early stopping and its best weights). With ``folder`` None nothing is written.
+
+    ``train.fit`` drives it: ``epochs`` the epochs left to train, ``start_epoch`` for each epoch's batches (it
+    puts the data order and random states back and skips the batches trained before a mid-epoch kill),
+    ``stepped`` after each optimizer step (a checkpoint every ``every`` steps), ``end_epoch`` after each.
+    """
+
+    def __init__(self, folder, *, model, optimizer, scheduler, total_steps: int, every: int | None = None,
+                 keep=None, log: bool = True):
+        self.folder, self.every, self.keep, self.total = folder, every, keep, total_steps
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.step, self.epoch, self.history, self.best = 0, 1, [], -float("inf")
+        self.losses, self.lrs, self.stopped, self._resume, self.resumed = [], [], False, None, False
+        found = load(folder, model=model, optimizer=optimizer, scheduler=scheduler) if folder is not None else None
+        if found is None:
+            return
+        state, extra = found
+        if state["total_steps"] != total_steps:
+            raise FtkitError(f"the checkpoint in {str(folder)!r} is from a run of {state['total_steps']} steps, "
+                             f"this one has {total_steps}: resume with the same parameters, or give a new output "
+                             "folder")
+        if keep is not None and "keep" in state:
+            vars(keep).update(state["keep"])
+            keep.state = extra or None
+        self.step, self.history, self.best, self.stopped = state["step"], state["history"], state["best"], \
+            state["stopped"]
+        self.epoch = state["epoch"] + state["epoch_complete"]  # a finished epoch is not trained again
+        self.resumed, self._first = True, self.epoch
+        if not state["epoch_complete"]:
+            self._resume = state
+        if log:
+            print(f"resumed from step {state['step']} of {total_steps} (epoch {state['epoch']}) in {folder}")
+
+    def epochs(self, last: int):
+        """The epochs still to train, up to ``last``."""
+        return range(self.epoch, last + 1) if not self.stopped else range(0)
+
+    def replayed(self, epoch: int):
+        """The epochs whose start a per-epoch callback must see before ``epoch`` trains: a resumed run replays
+        the earlier epochs' calls (gradual unfreezing), a fresh one sees ``epoch`` alone."""
+        return range(1 if self.resumed and epoch == self._first else epoch, epoch + 1)
+
+    def start_epoch(self, epoch: int, generator, batches):
+        """The iterator over ``epoch``'s batches, ``batches()``, whose data order is drawn from ``generator``.
+        After a mid-epoch kill, the same batches as before: the epoch's start states put back before the
+        iterator is made (making it draws random numbers), the batches already trained skipped, then the
+        random state of the checkpoint (dropout continues where it stopped)."""
+        self.epoch = epoch
+        resume = self._resume if self._resume is not None and self._resume["epoch"] == epoch else None
+        self._resume = None
+        self.losses, self.lrs = ([], []) if resume is None else (resume["losses"], resume["lrs"])
+        if resume is not None:
+            now = rng_state()
+            set_rng_state(resume["epoch_start"]["rng"])
+            set_generator_state(generator, resume["epoch_start"]["generator"])
+        self.epoch_start = {"rng": rng_state(), "generator": generator_state(generator)}
+        batches = batches()
+        if resume is not None:
+            for _ in range(resume["steps_in_epoch"]):
+                next(batches)
+            set_rng_state(now)
+        return batches
+
+    def stepped(self, loss: float, lr: float, steps_per_epoch: int) -> None:
+        """Record one optimizer step; a checkpoint every ``every`` steps, but not on an epoch's last step."""
+        self.losses.append(loss)
+        self.lrs.append(lr)
+        self.step += 1
+        if self.folder is not None and self.every and len(self.losses) % self.every == 0 \
+                and len(self.losses) < steps_per_epoch:
+            self.save()
+
+    def end_epoch(self, record: dict, stop: bool = False) -> None:
+        self.history.append(record)
+        self.stopped = stop
+        if self.folder is not None:
+            self.save(epoch_complete=True)
+
+    def save(self, epoch_complete: bool = False) -> Path:
+        state = {"step": self.step, "epoch": self.epoch, "steps_in_epoch": len(self.losses),
+                 "epoch_complete": epoch_complete, "stopped": self.stopped, "total_steps": self.total,
+                 "history": self.history, "best": self.best, "losses": self.losses, "lrs": self.lrs,
+                 "epoch_start": self.epoch_start}
+        extra = {}
+        if self.keep is not None:
+            state["keep"] = {k: v for k, v in vars(self.keep).items() if k != "state"}
+            extra = self.keep.state or {}
+        return save(self.folder, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+                    state=state, extra=extra)

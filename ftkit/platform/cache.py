@@ -65,7 +65,7 @@ def _convert_gguf(folder: Path, gguf_file: str, out: Path) -> None:
     tok.save_pretrained(out)
 
 
-def frame(name: str, build):
+def parquet(name: str, build):
     """A DataFrame built once by ``build()`` and kept as parquet in the cache (atomic write)."""
     import pandas as pd
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import FtkitError
+from ..platform.errors import FtkitError
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ import dataclasses
 from peft import (LoraConfig, PrefixTuningConfig, PromptEncoderConfig, PromptTuningConfig, TaskType,
                   get_peft_model)
 
-from .errors import FtkitError, one_of
+from ..platform.errors import FtkitError, one_of
 
 METHODS = {"lora": LoraConfig, "prefix-tuning": PrefixTuningConfig, "p-tuning": PromptEncoderConfig,
            "prompt-tuning": PromptTuningConfig}

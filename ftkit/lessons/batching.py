@@ -6,7 +6,7 @@ micro-batch is smaller, and for a causal LM, whose loss is a mean over tokens, w
 different numbers of tokens. The right weight of a micro-batch is its share of the big batch's examples
 (classification) or of its label tokens (causal LM); transformers' Trainer does the same with
 ``num_items_in_batch``. These helpers show and test that; ``train.fit(accumulate=k)`` weights its
-micro-batches the same way, through ``items``.
+micro-batches the same way, through ``losses.items``.
 """
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ import time
 
 import torch
 
-from . import checkpoint
-from .errors import FtkitError
-from .runtime import autocast
+from ..engine.losses import items
+from ..platform import checkpoint
+from ..platform.errors import FtkitError
+from ..platform.runtime import autocast
 
 
 def accumulation_steps(effective_batch: int, micro_batch: int) -> int:
@@ -27,23 +28,13 @@ def accumulation_steps(effective_batch: int, micro_batch: int) -> int:
     return effective_batch // micro_batch
 
 
-def split(rows, sizes: list[int], collate) -> list[dict]:
+def micro_batches(rows, sizes: list[int], collate) -> list[dict]:
     """Consecutive micro-batches of the given sizes from a list (or dataset) of examples, each collated."""
     out, start = [], 0
     for n in sizes:
         out.append(collate([rows[i] for i in range(start, start + n)]))
         start += n
     return out
-
-
-def items(batch: dict, unit: str) -> int:
-    """What a micro-batch's mean loss averages over: its examples, or its label tokens (after the
-    one-position shift of causal LMs, and not the -100 ones)."""
-    if unit == "examples":
-        return len(batch["labels"])
-    if unit == "tokens":
-        return int((batch["labels"][:, 1:] != -100).sum())
-    raise ValueError(f"unit must be 'examples' or 'tokens', got {unit!r}")
 
 
 def gradients(model) -> dict:
@@ -124,7 +115,7 @@ def fit_in_memory(model, tokenizer, train_ds, *, effective_batch: int, micro_bat
     """
     from accelerate.utils import find_executable_batch_size
 
-    from . import train
+    from ..engine import train
 
     size = micro_batch or effective_batch
     accumulation_steps(effective_batch, size)  # they must divide

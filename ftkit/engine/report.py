@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import FtkitError
-from .experiment import runs_root
+from ..platform.errors import FtkitError
+from ..platform.paths import runs_root
 
 COLUMNS = ["notebook", "method", "profile", "model", "dataset", "key_metric", "mean", "sd", "seeds",
            "trainable_params", "trainable_%", "train_seconds", "peak_mb", "general_ppl_change"]

@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import params, profiles, runtime
-from .errors import FtkitError
+from ..platform import params, profiles, runtime
+from ..platform.errors import FtkitError
+from ..platform.paths import runs_root
 
 RESULTS = "results.json"
 
@@ -35,14 +36,6 @@ def _data():
     from . import data
 
     return data
-
-
-def runs_root() -> Path:
-    """``FTKIT_RUNS`` if set, else ``runs/`` in the source checkout ftkit was installed from, else ./runs."""
-    if os.environ.get("FTKIT_RUNS"):
-        return Path(os.environ["FTKIT_RUNS"])
-    checkout = Path(__file__).resolve().parent.parent
-    return checkout / "runs" if (checkout / "pyproject.toml").exists() else Path.cwd() / "runs"
 
 
 class Experiment:

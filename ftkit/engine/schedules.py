@@ -12,7 +12,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import get_scheduler
 
-from .errors import one_of
+from ..platform.errors import one_of
 
 SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine")
 

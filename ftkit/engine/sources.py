@@ -12,7 +12,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .models import package_dir
+from ..platform.paths import package_dir
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .errors import FtkitError
+from ..platform.errors import FtkitError
 
 
 def softmax(logits) -> np.ndarray:

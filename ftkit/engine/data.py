@@ -16,8 +16,9 @@ import datasets
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from . import cache, sources
-from .errors import FtkitError, one_of
+from ..platform import cache
+from . import sources
+from ..platform.errors import FtkitError, one_of
 
 datasets.disable_progress_bars()  # one bar per map() call buries the training progress in notebooks
 
@@ -38,21 +39,21 @@ def describe(name: str) -> str:
 def load_dataset(name: str, *, max_train: int | None = None, max_eval: int | None = None,
                  profile=None) -> datasets.DatasetDict:
     """Splits ``train``/``validation``/``test`` of a built-in dataset or a file; caps from the profile."""
-    df, task, labels = frame(name)
+    df, task, labels = raw_frame(name)
     if profile is not None:
         max_train = max_train or profile.max_train
         max_eval = max_eval or profile.max_eval
-    parts = split(df, stratify=task == "classification", group="title" if task == "text" else None)
+    parts = fixed_splits(df, stratify=task == "classification", group="title" if task == "text" else None)
     return _to_dataset_dict(parts, labels, max_train, max_eval)
 
 
-def frame(name: str):
+def raw_frame(name: str):
     """(DataFrame, task, labels) of a built-in dataset, raw, or of the user's own file."""
     if not isinstance(name, str) or not name.strip():
         raise FtkitError(f"parameter 'dataset' must be a dataset name or a file path, got {name!r}")
     if name in sources.SOURCES:
         src = sources.SOURCES[name]
-        df = cache.frame(name, src.read) if name == "wikipedia" else src.read()
+        df = cache.parquet(name, src.read) if name == "wikipedia" else src.read()
         if name == "qa":
             df = df.drop_duplicates(["prompt", "response"]).reset_index(drop=True)
         return df, src.task, src.labels
@@ -64,7 +65,7 @@ def frame(name: str):
 
 def from_frame(df: pd.DataFrame, labels=(), *, max_train: int | None = None, max_eval: int | None = None):
     """Fixed train/validation/test splits of a classification frame (``text``, ``label``), e.g. after cleaning."""
-    return _to_dataset_dict(split(df, stratify=True), labels, max_train, max_eval)
+    return _to_dataset_dict(fixed_splits(df, stratify=True), labels, max_train, max_eval)
 
 
 def read_file(path: str):
@@ -131,7 +132,7 @@ def _read_json(p: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def split(df: pd.DataFrame, stratify: bool, group: str | None = None, test: float = 0.1,
+def fixed_splits(df: pd.DataFrame, stratify: bool, group: str | None = None, test: float = 0.1,
           validation: float = 0.1) -> dict:
     """Fixed 80/10/10 splits, independent of the training seed: stratified by ``label`` when asked, or
     keeping each value of the ``group`` column (e.g. one article's paragraphs) inside one split."""

@@ -14,9 +14,7 @@ Weights load as safetensors only, and ``trust_remote_code`` stays off unless a c
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
@@ -24,8 +22,9 @@ import transformers
 from transformers import (AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification,
                           AutoTokenizer, BertConfig, LlamaConfig, MarianConfig)
 
-from . import cache
-from .errors import FtkitError
+from ..platform import cache
+from ..platform.paths import package_dir
+from ..platform.errors import FtkitError
 
 REAL = ("minilm", "smollm2-135m-instruct")
 TINY = ("tiny-bert", "tiny-llama")
@@ -59,14 +58,6 @@ def resolve_name(name: str, profile=None) -> str:
     if profile is not None and not profile.real_models:
         return SMOKE_STANDIN.get(name, name)
     return name
-
-
-def package_dir(package: str) -> Path:
-    """Folder of an installed package, found without importing it (some carry heavy imports)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise FtkitError(f"package {package!r} is not installed: run 'make install' (or pip install -e .)")
-    return Path(list(spec.submodule_search_locations)[0])
 
 
 def model_path(name: str) -> str:

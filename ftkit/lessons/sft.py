@@ -12,20 +12,15 @@ greedy answers, and the scores, which is this file.
 """
 from __future__ import annotations
 
-import copy
 import importlib.util
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import datasets
 import trl
 
-from . import batching, data, generate, lm, runtime
-from .errors import FtkitError
-from .metrics import load as load_metric
+from ..engine import data, generate, lm, losses
+from ..platform import runtime
+from ..platform.errors import FtkitError
+from ..engine.metrics import load as load_metric
 
 
 def messages(prompt: str, response: str | None = None) -> list[dict]:
@@ -84,7 +79,7 @@ def scores(answers, references) -> dict:
 class SFTTrainer(trl.SFTTrainer):
     """trl's ``SFTTrainer`` with two changes. On a GPU each training step runs without cuDNN's attention kernel
     (``runtime.no_cudnn_attention``, slow on batches of changing length in bf16). On a CPU the training loss is
-    computed by ``lm.label_loss``: the 49k-wide output layer only at the positions whose next token is labelled.
+    computed by ``losses.label_loss``: the 49k-wide output layer only at the positions whose next token is labelled.
     trl's fused output layer scores only those positions on a Triton GPU; on a CPU it scores every position,
     prompt and padding included, and adds entropy and top-1 accuracy over the whole vocabulary (the ``entropy``
     and ``mean_token_accuracy`` it logs, which this class does not). On notebook 12's SmolLM2 LoRA run (fp32)
@@ -100,11 +95,11 @@ class SFTTrainer(trl.SFTTrainer):
         if return_outputs or self.args.device.type != "cpu":
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
-        loss = lm.label_loss(model, inputs)  # mean over this batch's labelled tokens
+        loss = losses.label_loss(model, inputs)  # mean over this batch's labelled tokens
         if num_items_in_batch is None:
             return loss
         # trl and Trainer divide the summed loss by the labelled tokens of every accumulated micro-batch
-        return loss * batching.items(inputs, "tokens") / num_items_in_batch
+        return loss * losses.items(inputs, "tokens") / num_items_in_batch
 
 
 def conversations(ds):
@@ -123,42 +118,3 @@ def quantized_training(device) -> str:
     if importlib.util.find_spec("bitsandbytes") is None:
         return "QLoRA needs bitsandbytes: pip install bitsandbytes"
     return ""
-
-
-def merged(model):
-    """A copy of a LoRA model with the adapter folded into the base weights (``merge_and_unload``), leaving
-    ``model`` and its adapter as they were; any other model is returned as it is."""
-    return copy.deepcopy(model).merge_and_unload() if hasattr(model, "merge_and_unload") else model
-
-
-def save_standalone(model, tokenizer, folder) -> list[str]:
-    """Save a model that loads without peft: safetensors weights, config, generation config, tokenizer and
-    chat template; a LoRA model is merged first (on a copy). Returns the names of the files written."""
-    folder = Path(folder)
-    merged(model).save_pretrained(folder)  # safetensors by default in transformers 5
-    tokenizer.save_pretrained(folder)
-    return sorted(p.name for p in folder.iterdir())
-
-
-_FRESH = """
-import json, sys, torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
-folder, prompt, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-tok = AutoTokenizer.from_pretrained(folder)
-ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                              return_tensors="pt", return_dict=True)
-out = model.generate(**ids, max_new_tokens=n, do_sample=False, pad_token_id=tok.pad_token_id)
-print(json.dumps(tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()))
-"""  # transformers alone, not ftkit.generate.chat: nothing of ours in that process (and 4 s less importing)
-
-
-def answer_in_fresh_process(folder, prompt: str, max_new_tokens: int = 32) -> str:
-    """The greedy fp32 answer of a saved model, loaded by plain transformers in a new Python process that
-    imports nothing of ftkit: proof that the folder alone is the model (nothing borrowed from this kernel)."""
-    done = subprocess.run([sys.executable, "-c", _FRESH, str(folder), prompt, str(max_new_tokens)],
-                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    if done.returncode != 0:
-        raise FtkitError(f"the saved model in {folder} did not load in a fresh process: "
-                         f"{done.stderr.strip().splitlines()[-1]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from . import metrics
-from .runtime import autocast
-from .train import map_sorted
+from ..engine import metrics
+from ..platform.runtime import autocast
+from ..engine.train import map_sorted
 
 
 def embed(model, tokenizer, ds, *, device, batch_size: int = 64, max_length: int = 128) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .train import decay_groups
+from ..engine.train import decay_groups
 
 
 def transformer_layers(model) -> nn.ModuleList:
