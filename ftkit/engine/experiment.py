@@ -55,6 +55,7 @@ class Experiment:
         self.output_dir = self._output_dir(output_dir)
         self.device = runtime.get_device(self.profile)
         self.timings: dict[str, float] = {}
+        self.peaks: dict[str, float] = {}  # MB, per timer
         self.curves: dict[str, list[float]] = {}
         runtime.seed_everything(self.seed)
         print(f"{notebook}: profile={self.profile.name} model={self.model} dataset={dataset} seed={self.seed} "
@@ -89,11 +90,15 @@ class Experiment:
 
     @contextmanager
     def timer(self, name: str):
+        """Time a block (seconds add up over blocks of the same name) and take its peak memory
+        (``runtime.PeakMemory``: this block's, not the process's), both written to results.json."""
         start = time.perf_counter()
         try:
-            yield
+            with runtime.PeakMemory(self.device) as peak:
+                yield
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+            self.peaks[name] = max(self.peaks.get(name, 0.0), peak.mb or 0.0)
 
     @property
     def tensorboard(self) -> Path:
@@ -138,6 +143,7 @@ class Experiment:
             "trainable_params": trainable, "total_params": total,
             "train_seconds": round(self.timings.get("train", 0.0), 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "timing_peak_mb": {k: round(v, 1) for k, v in self.peaks.items()},
             "wall_seconds": round(time.perf_counter() - self.t0, 3),
             "peak_memory_mb": round(runtime.peak_memory_mb(self.device), 1),
             "device": runtime.device_name(self.device), "versions": runtime.versions(),

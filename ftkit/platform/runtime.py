@@ -1,11 +1,14 @@
-"""Where and how the code runs: device, bf16 support, seeds, peak memory, library versions."""
+"""Where and how the code runs: device, bf16 support, seeds, peak memory (of the process, or of one block:
+``PeakMemory``), library versions."""
 from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import os
 import platform
 import random
 import resource
+import threading
 
 import numpy as np
 import torch
@@ -59,10 +62,63 @@ def seed_everything(seed: int) -> None:
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """Peak GPU memory allocated by torch, or the process's peak resident memory on CPU."""
+    """Peak GPU memory allocated by torch, or the process's peak resident memory on CPU (since it started:
+    for one block of code, ``PeakMemory``)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def resident_mb() -> float | None:
+    """The process's resident memory now (Linux), or None."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class PeakMemory:
+    """The peak memory of one block, so that two runs in one process (one notebook) can be compared:
+
+        with runtime.PeakMemory(device) as peak:
+            train.fit(...)
+        peak.mb
+
+    On CUDA torch's peak allocation, reset at the start. On a CPU the process's resident memory sampled every
+    ``interval`` seconds by a background thread: the operating system's own peak (``ru_maxrss``) only grows
+    over a process's life, and a training step holds its activations far longer than a few milliseconds.
+    Without /proc (not Linux) it falls back to that process peak."""
+
+    def __init__(self, device="cpu", interval: float = 0.005):
+        self.device, self.interval, self.mb = torch.device(device), interval, None
+        self._stop, self._thread = threading.Event(), None
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        elif resident_mb() is not None:
+            self.mb = resident_mb()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(self.interval):
+            self.mb = max(self.mb, resident_mb() or 0.0)
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.mb = torch.cuda.max_memory_allocated(self.device) / 2**20
+        elif self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self.mb = max(self.mb, resident_mb() or 0.0)
+        else:
+            self.mb = peak_memory_mb(self.device)
+        return False
 
 
 def device_name(device: torch.device) -> str:
