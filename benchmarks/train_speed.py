@@ -16,9 +16,11 @@ Workloads: MiniLM full fine-tuning on tweet sentiment (3 classes), and SmolLM2-1
 4. ``ftkit``: ``ftkit.train.fit``, the path the notebooks use: length-bucketed batches for MiniLM
    (``train.loader``), shuffled batches packed into rows for SmolLM2 (``lm.loader(pack=True)``, notebook 04).
 
-Two more ways on request (``--ways ftkit ftkit-fp32 ftkit-grouped``): ``ftkit-fp32``, the same path without bf16
-(the numerics reference), and for the causal LM ``ftkit-grouped``, length-grouped batches, unpacked
-(``lm.loader``'s default; SMS batches grouped by length lean to one class, which costs accuracy).
+Three more ways on request (``--ways ftkit ftkit-fp32 ftkit-grouped trainer-ftkit``): ``ftkit-fp32``, the same
+path without bf16 (the numerics reference); for the causal LM ``ftkit-grouped``, length-grouped batches, unpacked
+(``lm.loader``'s default; SMS batches grouped by length lean to one class, which costs accuracy); and
+``trainer-ftkit``, ``transformers.Trainer`` with ftkit's batches, loss, bf16 frozen weights and dropout plugged in
+(could Trainer host the engine instead of ftkit's own loop?).
 
 Each way runs in its own process (so peak memory is its own: RSS on CPU, torch's peak allocation on a GPU).
 Reported: real (non-pad) tokens per second, seconds per step, peak memory, achieved FLOP/s as a share of the
@@ -47,7 +49,7 @@ from ftkit.platform.profiles import get_profile
 from ftkit.platform.runtime import bf16_supported, get_device
 
 WAYS = ("plain", "trainer", "trainer-best", "ftkit")
-MORE_WAYS = ("ftkit-fp32", "ftkit-grouped")  # with --ways (module docstring)
+MORE_WAYS = ("ftkit-fp32", "ftkit-grouped", "trainer-ftkit")  # with --ways (module docstring)
 WORKLOADS = {  # model (cpu profile), model (smoke profile), lr, batch size, epochs, training examples
     "minilm": dict(model="minilm", tiny="tiny-bert", lr=1e-4, batch_size=32, epochs=1, train=1000),
     "smollm2": dict(model="smollm2-135m-instruct", tiny="tiny-llama", lr=2e-3, batch_size=16, epochs=1, train=320),
@@ -162,16 +164,55 @@ def run_trainer(model, tok, examples, w, workload, device, best: bool):
 
 
 def run_ftkit(model, tok, examples, w, workload, device, bf16=True, pack=True):
-    from ftkit import lm, train
+    from ftkit import train
 
-    def batches():  # a new loader draws the same first epoch: the one counted is the one trained on
-        if workload == "minilm":
-            return train.loader(examples.rename_column("labels", "label"), tok, w["batch_size"], shuffle=True)
-        return lm.loader(examples, tok, w["batch_size"], pack=pack)
-    padded = w["epochs"] * sum(b["input_ids"].numel() for b in batches())
-    history = train.fit(model, tok, batches(), epochs=w["epochs"], lr=w["lr"], batch_size=w["batch_size"],
+    # a new loader draws the same first epoch: the one counted is the one trained on
+    padded = w["epochs"] * sum(b["input_ids"].numel() for b in ftkit_batches(tok, examples, w, workload, pack))
+    history = train.fit(model, tok, ftkit_batches(tok, examples, w, workload, pack), epochs=w["epochs"], lr=w["lr"], batch_size=w["batch_size"],
                         device=device, log=False, bf16=bf16)
     return len(history[0]["step_losses"]) * w["epochs"], padded
+
+
+def ftkit_batches(tok, examples, w, workload, pack=True):
+    """ftkit's training batches: length buckets for MiniLM, shuffled and packed rows for SmolLM2."""
+    from ftkit import lm, train
+    if workload == "minilm":
+        return train.loader(examples.rename_column("labels", "label"), tok, w["batch_size"], shuffle=True)
+    return lm.loader(examples, tok, w["batch_size"], pack=pack)
+
+
+def run_trainer_ftkit(model, tok, examples, w, workload, device):
+    """transformers.Trainer with ftkit's pieces plugged in: its batches (``get_train_dataloader``), its loss
+    (``compute_loss``: ``losses.label_loss`` for the causal LM), bf16 autocast, and its frozen bf16 weights and
+    cheap dropout around ``train()``: could Trainer host the engine instead of ftkit's own loop?"""
+    from transformers import Trainer, TrainingArguments
+
+    from ftkit import losses
+    from ftkit.engine.dropout import fast_dropout
+    from ftkit.platform.runtime import bf16_frozen_weights
+
+    batches = ftkit_batches(tok, examples, w, workload)
+    padded = w["epochs"] * sum(b["input_ids"].numel() for b in ftkit_batches(tok, examples, w, workload))
+
+    class Plugged(Trainer):
+        def get_train_dataloader(self):
+            return batches
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if workload == "minilm" or return_outputs:
+                return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                            num_items_in_batch=num_items_in_batch)
+            return losses.label_loss(model, inputs)  # no accumulation here: the batch's mean is the step's
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(out, per_device_train_batch_size=w["batch_size"], num_train_epochs=w["epochs"],
+                                 learning_rate=w["lr"], weight_decay=0.01, warmup_steps=0.1, max_grad_norm=1.0,
+                                 use_cpu=device.type == "cpu", report_to="none", save_strategy="no",
+                                 logging_strategy="no", disable_tqdm=True, seed=0, bf16=bf16_supported(device))
+        trainer = Plugged(model=model, args=args, train_dataset=examples, data_collator=collator(tok, workload),
+                          processing_class=tok)
+        with bf16_frozen_weights(model, device), fast_dropout(model, device):
+            trainer.train()
+        return trainer.state.global_step, padded
 
 
 def one(workload: str, way: str, profile: str, n_train: int | None) -> dict:
@@ -187,7 +228,7 @@ def one(workload: str, way: str, profile: str, n_train: int | None) -> dict:
     run = {"plain": run_plain, "trainer": lambda *a: run_trainer(*a, best=False),
            "trainer-best": lambda *a: run_trainer(*a, best=True), "ftkit": run_ftkit,
            "ftkit-fp32": lambda *a: run_ftkit(*a, bf16=False),
-           "ftkit-grouped": lambda *a: run_ftkit(*a, pack=False)}[way]
+           "ftkit-grouped": lambda *a: run_ftkit(*a, pack=False), "trainer-ftkit": run_trainer_ftkit}[way]
     synchronize(device)
     start = time.perf_counter()
     steps, padded = run(model, tok, examples, w, workload, device)
