@@ -26,7 +26,7 @@ Each way runs in its own process (so peak memory is its own: RSS on CPU, torch's
 Reported: real (non-pad) tokens per second, seconds per step, peak memory, achieved FLOP/s as a share of the
 matmul peak measured here first (bf16 on a GPU and where the CPU has bf16 units, else fp32: the precision the
 fast path computes in), and the test accuracy reached (fp32 evaluation for all ways). Attention, in every way:
-SDPA for MiniLM (ftkit's dropout writes SDPA's arithmetic out, see ftkit/dropout.py), and for SmolLM2
+SDPA for MiniLM (ftkit's dropout writes SDPA's arithmetic out, see ftkit/engine/dropout.py), and for SmolLM2
 what ``ftkit.load_causal_lm`` picks: eager on a CPU, where SDPA's backward is slower, SDPA on a GPU; there ftkit's
 bf16 blocks alone keep SDPA off cuDNN's kernel (``runtime.no_cudnn_attention``), Trainer best's do not. Peak memory
 is training's, read before the evaluation. FLOPs per real token: 6 x the transformer's weight matrices that

@@ -146,3 +146,74 @@ def commit() -> str:
 
     done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     return done.stdout.strip() if done.returncode == 0 else ""
+
+
+# ---------------------------------------------------------------- time estimates for the cpu pass
+
+CPU_SECONDS = ROOT / "tests" / "cpu_seconds.toml"
+CLASSES = ("fp32", "avx512_bf16", "amx")  # slowest first
+CPU_PASS = {"ran": {}, "skipped": {}}  # what the cpu pass of this process ran (seconds) and skipped (why)
+
+
+def machine_class(cpuinfo: str | None = None) -> str:
+    """The class of this CPU for the time estimates: "amx", "avx512_bf16" or "fp32" (no bf16 units)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    flags = set(cpuinfo.split())
+    return "amx" if "amx_bf16" in flags else "avx512_bf16" if "avx512_bf16" in flags else "fp32"
+
+
+def cpu_estimates(cls: str, tables: dict | None = None, scale: float | None = None) -> dict[str, float]:
+    """Estimated seconds per notebook on a machine of class ``cls``: its own measured time where there is one;
+    else another class's time times the median ratio of the notebooks measured on both; a class with no table
+    takes the nearest slower class's. ``scale`` (default: FTKIT_CPU_SCALE, else 1) multiplies them all."""
+    import statistics
+
+    tables = tables if tables is not None else tomllib.loads(CPU_SECONDS.read_text())
+    scale = scale if scale is not None else float(os.environ.get("FTKIT_CPU_SCALE") or 1.0)
+    order = list(CLASSES)
+    own = next(c for c in reversed(order[:order.index(cls) + 1]) if c in tables)  # nearest measured, not faster
+    mine, out = tables[own], {}
+    for name in sorted({n for t in tables.values() for n in t}):
+        if name in mine:
+            out[name] = mine[name]
+            continue
+        other = next(c for c in tables if name in tables[c])
+        both = [n for n in mine if n in tables[other]]
+        out[name] = tables[other][name] * statistics.median(mine[n] / tables[other][n] for n in both)
+    return {name: seconds * scale for name, seconds in out.items()}
+
+
+def plan(names: list[str], estimates: dict, left: float, margin: float) -> tuple[list[str], list[str]]:
+    """(run, skipped) if each notebook in turn starts only when ``margin`` x its estimate fits in what is
+    left and takes its estimate: the pass ``within_budget`` will make if the estimates hold."""
+    run, skipped = [], []
+    for name in names:
+        if margin * estimates[name] <= left:
+            run.append(name)
+            left -= estimates[name]
+        else:
+            skipped.append(name)
+    return run, skipped
+
+
+def pass_report(ran: dict, skipped: dict, estimates: dict, cls: str) -> str:
+    """The coverage line and the estimated-against-actual table at the end of a cpu pass."""
+    total = len(ran) + len(skipped)
+    lines = [f"cpu pass ({cls}): {len(ran)} of {total} notebooks ran"
+             + (f"; skipped: {', '.join(f'{n} ({why})' for n, why in skipped.items())}" if skipped else
+                "; none skipped")]
+    if ran:
+        lines += ["", "| notebook | estimated s | actual s | error |", "|---|---:|---:|---:|"]
+        for name, actual in ran.items():
+            est = estimates.get(name)
+            error = f"{actual / est - 1:+.0%}" if est else "-"
+            lines.append(f"| {name} | {est:.0f} | {actual:.0f} | {error} |" if est else
+                         f"| {name} | - | {actual:.0f} | - |")
+        est_total = sum(estimates.get(n, 0) for n in ran)
+        lines.append(f"| **all that ran** | {est_total:.0f} | {sum(ran.values()):.0f} | "
+                     f"{sum(ran.values()) / est_total - 1:+.0%} |" if est_total else "")
+    return "\n".join(lines)

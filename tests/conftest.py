@@ -58,3 +58,46 @@ def pytest_collection_modifyitems(config, items):
         by_id = {items[i].callspec.id: items[i] for i in cpu}
         for i, name in zip(cpu, harness.rotated(sorted(by_id), harness.commit())):
             items[i] = by_id[name]
+
+
+def _cpu_pass_items(items):
+    from ci import harness
+
+    return [i for i in items if i.originalname == "test_cpu_profile_expectations" and i.callspec.id != harness.REPORT]
+
+
+def pytest_report_collectionfinish(config, start_path, items):
+    """Under a budget, the planned cpu pass before it starts: what fits and, loudly, what will not."""
+    budget = config.getoption("--cpu-budget")
+    cpu = _cpu_pass_items(items)
+    if budget is None or not cpu:
+        return []
+    import time
+
+    from ci import harness
+
+    cls = harness.machine_class()
+    estimates = harness.cpu_estimates(cls)
+    start = float(os.environ.get("FTKIT_BUDGET_START") or time.time())
+    left = budget - (time.time() - start)
+    names = [i.callspec.id for i in cpu]
+    run, skipped = harness.plan(names, estimates, left, margin=1.25)
+    lines = [f"cpu pass on {cls}: {len(names)} notebooks, about {sum(estimates[n] for n in names):.0f} s "
+             f"estimated, {left:.0f} s of the {budget:.0f} s budget left"]
+    if skipped:
+        lines += ["!" * 100, f"THE PLANNED CPU PASS DOES NOT FIT: {len(skipped)} notebooks are expected to skip: "
+                  f"{', '.join(skipped)}", "!" * 100]
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The coverage line and estimated-against-actual seconds, at the end of a run that had cpu notebooks."""
+    from ci import harness
+
+    if not (harness.CPU_PASS["ran"] or harness.CPU_PASS["skipped"]):
+        return
+    cls = harness.machine_class()
+    terminalreporter.write_sep("=", "cpu notebooks: what this run checked")
+    for line in harness.pass_report(harness.CPU_PASS["ran"], harness.CPU_PASS["skipped"],
+                                    harness.cpu_estimates(cls), cls).splitlines():
+        terminalreporter.write_line(line)

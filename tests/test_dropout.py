@@ -1,4 +1,4 @@
-"""Cheap dropout masks (ftkit/dropout.py) and length-bucketed batches (ftkit/buckets.py): the same
+"""Cheap dropout masks (ftkit/engine/dropout.py) and length-bucketed batches (ftkit/engine/buckets.py): the same
 operations as nn.Dropout and shuffled batches, checked against them."""
 import pytest
 import torch

@@ -87,8 +87,8 @@ def test_a_ready_optimizer_lora_plus_trains_with_its_own_rates(sms):
     rates = sorted({g["lr"] for g in opt.param_groups if g["params"]})  # A at lr, B at 16 x lr
     assert rates == [1e-3, 16e-3]
     before = {n: p.detach().clone() for n, p in net.named_parameters() if p.requires_grad}
-    history = train.fit(net, tok, lm.loader(encoded(sms, tok), tok, batch_size=8), optimizer=opt, epochs=1,
-                        batch_size=8, device=CPU, warmup=0.0, schedule="constant", log=False)
+    train.fit(net, tok, lm.loader(encoded(sms, tok), tok, batch_size=8), optimizer=opt, epochs=1,
+              batch_size=8, device=CPU, warmup=0.0, schedule="constant", log=False)
     assert sorted({g["lr"] for g in opt.param_groups if g["params"]}) == rates  # the schedule kept both rates
     changed = [n for n, p in net.named_parameters() if p.requires_grad and not torch.equal(before[n], p)]
     assert any("lora_B" in n for n in changed) and any("lora_A" in n for n in changed)

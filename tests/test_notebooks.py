@@ -122,24 +122,26 @@ def test_smoke(path, run_dirs):
     assert harness.check(result, harness.expectations(path.stem, "smoke")) == []
 
 
-CPU_SECONDS = tomllib.loads((harness.ROOT / "tests" / "cpu_seconds.toml").read_text())
-MARGIN = 1.25  # a notebook starts only if this many times its measured seconds fit in what is left
+MARGIN = 1.25  # a notebook starts only if this many times its estimated seconds fit in what is left
+CLASS = harness.machine_class()
+ESTIMATES = harness.cpu_estimates(CLASS)  # tests/cpu_seconds.toml, for this class of machine
 
 
 @pytest.fixture(scope="session")
 def cpu_budget(request):
     """The cpu pass's time budget (``--cpu-budget``; none: every notebook runs), counted from
     ``FTKIT_BUDGET_START`` (epoch seconds: .ci/run sets it when CI starts, so a slow install or quick pass
-    leaves less for the notebooks) or else from the first cpu notebook; and which notebooks were skipped."""
+    leaves less for the notebooks) or else from the first cpu notebook; which notebooks were skipped (and
+    why) and how long each that ran took (``harness.CPU_PASS``, which the end of the pass prints)."""
     start = os.environ.get("FTKIT_BUDGET_START")
     return {"seconds": request.config.getoption("--cpu-budget"), "start": float(start) if start else None,
-            "skipped": []}
+            "skipped": harness.CPU_PASS["skipped"], "ran": harness.CPU_PASS["ran"]}
 
 
-def within_budget(path, budget):
-    """Skip ``path``'s cpu run, naming it, unless it is expected to end inside the budget (tests/cpu_seconds.toml,
-    times MARGIN); a later, shorter notebook may still fit. The report needs every run, so it skips once any
-    notebook did."""
+def within_budget(path, budget, estimates=ESTIMATES):
+    """Skip ``path``'s cpu run, naming it, unless it is expected to end inside the budget (its estimate for
+    this machine class, times MARGIN); a later, shorter notebook may still fit. The report needs every run,
+    so it skips once any notebook did."""
     if budget["seconds"] is None:
         return
     budget["start"] = budget["start"] or time.time()
@@ -147,30 +149,56 @@ def within_budget(path, budget):
     if path.stem == harness.REPORT:
         if budget["skipped"]:
             pytest.skip(f"the report needs every notebook's cpu run; skipped for time: {', '.join(budget['skipped'])}")
-    elif spent + MARGIN * CPU_SECONDS[path.stem] > budget["seconds"]:
-        budget["skipped"].append(path.stem)
-        pytest.skip(f"cpu budget of {budget['seconds']:.0f} s: {path.stem} (about {CPU_SECONDS[path.stem]} s "
-                    f"without bf16 units) would not end in time, {spent:.0f} s spent: not started")
+    elif spent + MARGIN * estimates[path.stem] > budget["seconds"]:
+        budget["skipped"][path.stem] = f"about {estimates[path.stem]:.0f} s, {budget['seconds'] - spent:.0f} s left"
+        pytest.skip(f"cpu budget of {budget['seconds']:.0f} s: {path.stem} (about {estimates[path.stem]:.0f} s on "
+                    f"{CLASS}) would not end in time, {spent:.0f} s spent: not started")
 
 
 def test_every_notebook_has_a_measured_cpu_time():
-    assert set(CPU_SECONDS) == {nb.stem for nb in NOTEBOOKS} - {harness.REPORT}
-    assert all(isinstance(s, int) and s > 0 for s in CPU_SECONDS.values())
+    tables = tomllib.loads(harness.CPU_SECONDS.read_text())
+    wanted = {nb.stem for nb in NOTEBOOKS} - {harness.REPORT}
+    assert set(tables) <= set(harness.CLASSES)
+    assert set().union(*tables.values()) == wanted  # each on some class at least
+    assert all(isinstance(s, int) and s > 0 for t in tables.values() for s in t.values())
+    assert set(ESTIMATES) == wanted
+
+
+def test_estimates_per_machine_class():
+    assert harness.machine_class("flags : fpu avx2 avx512f") == "fp32"
+    assert harness.machine_class("flags : avx2 avx512_bf16") == "avx512_bf16"
+    assert harness.machine_class("flags : avx512_bf16 amx_bf16 amx_tile") == "amx"
+    tables = {"fp32": {"a": 100, "b": 300, "c": 200}, "avx512_bf16": {"a": 50, "b": 100}}
+    est = harness.cpu_estimates("avx512_bf16", tables, scale=1.0)
+    assert est == {"a": 50, "b": 100, "c": 200 * (0.5 + 1 / 3) / 2}  # c: the median ratio of a and b
+    assert harness.cpu_estimates("amx", tables, scale=1.0) == est  # no amx table: the nearest slower one
+    assert harness.cpu_estimates("fp32", tables, scale=2.5) == {"a": 250, "b": 750, "c": 500}
+
+
+def test_the_plan_names_what_cannot_fit_and_the_report_says_what_ran():
+    run, skipped = harness.plan(["a", "b", "c"], {"a": 100, "b": 300, "c": 50}, left=300, margin=1.25)
+    assert (run, skipped) == (["a", "c"], ["b"])  # after a, 200 s left: b needs 375, c 62.5
+    text = harness.pass_report({"a": 110.0, "c": 45.0}, {"b": "about 300 s, 200 s left"},
+                               {"a": 100, "b": 300, "c": 50}, "avx512_bf16")
+    assert text.splitlines()[0] == "cpu pass (avx512_bf16): 2 of 3 notebooks ran; skipped: b (about 300 s, 200 s left)"
+    assert "| a | 100 | 110 | +10% |" in text and "| c | 50 | 45 | -10% |" in text
+    assert "| **all that ran** | 150 | 155 | +3% |" in text
 
 
 def test_a_cpu_notebook_starts_only_if_it_fits_and_the_report_only_after_all():
-    within_budget(QUICKSTART, {"seconds": None, "start": None, "skipped": []})  # no budget: everything runs
+    within_budget(QUICKSTART, {"seconds": None, "start": None, "skipped": {}})  # no budget: everything runs
     long, short = harness.NOTEBOOKS / "03_adapters.ipynb", harness.NOTEBOOKS / "13_scaling_out.ipynb"
-    need = MARGIN * CPU_SECONDS[long.stem]
-    assert MARGIN * CPU_SECONDS[short.stem] < need - 60
-    budget = {"seconds": 5000.0, "start": time.time() - (5000 - need - 30), "skipped": []}
-    within_budget(long, budget)                                           # 30 s to spare: it starts
+    estimates = harness.cpu_estimates("fp32", scale=1.0)
+    need = MARGIN * estimates[long.stem]
+    assert MARGIN * estimates[short.stem] < need - 60
+    budget = {"seconds": 5000.0, "start": time.time() - (5000 - need - 30), "skipped": {}}
+    within_budget(long, budget, estimates)                                # 30 s to spare: it starts
     budget["start"] -= 60                                                 # 30 s short: it does not
     with pytest.raises(pytest.skip.Exception, match="03_adapters .* not started"):
-        within_budget(long, budget)
-    within_budget(short, budget)                                          # a shorter one still fits
+        within_budget(long, budget, estimates)
+    within_budget(short, budget, estimates)                               # a shorter one still fits
     with pytest.raises(pytest.skip.Exception, match="skipped for time: 03_adapters"):
-        within_budget(harness.NOTEBOOKS / f"{harness.REPORT}.ipynb", budget)
+        within_budget(harness.NOTEBOOKS / f"{harness.REPORT}.ipynb", budget, estimates)
 
 
 def test_the_budgeted_cpu_order_rotates_with_the_commit_and_keeps_every_notebook():
@@ -186,7 +214,11 @@ def test_cpu_profile_expectations(path, run_dirs, cpu_budget):
     within_budget(path, cpu_budget)
     checks = harness.expectations(path.stem, "cpu")
     assert checks, f"tests/expectations.toml has no cpu checks for {path.stem}"
-    result = run_in(run_dirs["cpu"], path, "cpu")
+    start = time.time()
+    try:
+        result = run_in(run_dirs["cpu"], path, "cpu")
+    finally:
+        cpu_budget["ran"][path.stem] = time.time() - start
     assert result["profile"] == "cpu"
     assert harness.check(result, checks) == []
 
