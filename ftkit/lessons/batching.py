@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from ..engine import train
 from ..engine.losses import items
 from ..platform import checkpoint
 from ..platform.errors import FtkitError
@@ -114,8 +115,6 @@ def fit_in_memory(model, tokenizer, train_ds, *, effective_batch: int, micro_bat
     accelerate's ``find_executable_batch_size`` does the catching and retrying; only the halving rule is ours.
     """
     from accelerate.utils import find_executable_batch_size
-
-    from ..engine import train
 
     size = micro_batch or effective_batch
     accumulation_steps(effective_batch, size)  # they must divide
