@@ -36,6 +36,7 @@ the vocabulary and without attention scores; a count of useful work, not of work
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import subprocess
@@ -149,18 +150,27 @@ def run_plain(model, tok, examples, w, workload, device):
     return steps, padded
 
 
-def run_trainer(model, tok, examples, w, workload, device, best: bool):
-    from transformers import Trainer, TrainingArguments
-    extra = dict(bf16=bf16_supported(device), train_sampling_strategy="group_by_length") if best else {}
+def train_with(trainer_class, model, tok, examples, w, workload, device, around=contextlib.nullcontext,
+               **extra) -> int:
+    """Train with ``trainer_class`` (Trainer or a subclass) at the workload's hyperparameters, ``trainer.train()``
+    inside ``around()``; returns its step count."""
+    from transformers import TrainingArguments
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(out, per_device_train_batch_size=w["batch_size"], num_train_epochs=w["epochs"],
                                  learning_rate=w["lr"], weight_decay=0.01, warmup_steps=0.1, max_grad_norm=1.0,
                                  use_cpu=device.type == "cpu", report_to="none", save_strategy="no",
                                  logging_strategy="no", disable_tqdm=True, seed=0, **extra)
-        trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator(tok, workload),
-                          processing_class=tok)
-        trainer.train()
-        return trainer.state.global_step, None
+        trainer = trainer_class(model=model, args=args, train_dataset=examples,
+                                data_collator=collator(tok, workload), processing_class=tok)
+        with around():
+            trainer.train()
+        return trainer.state.global_step
+
+
+def run_trainer(model, tok, examples, w, workload, device, best: bool):
+    from transformers import Trainer
+    extra = dict(bf16=bf16_supported(device), train_sampling_strategy="group_by_length") if best else {}
+    return train_with(Trainer, model, tok, examples, w, workload, device, **extra), None
 
 
 def run_ftkit(model, tok, examples, w, workload, device, bf16=True, pack=True):
@@ -185,7 +195,7 @@ def run_trainer_ftkit(model, tok, examples, w, workload, device):
     """transformers.Trainer with ftkit's pieces plugged in: its batches (``get_train_dataloader``), its loss
     (``compute_loss``: ``losses.label_loss`` for the causal LM), bf16 autocast, and its frozen bf16 weights and
     cheap dropout around ``train()``: could Trainer host the engine instead of ftkit's own loop?"""
-    from transformers import Trainer, TrainingArguments
+    from transformers import Trainer
 
     from ftkit import losses
     from ftkit.engine.dropout import fast_dropout
@@ -203,16 +213,13 @@ def run_trainer_ftkit(model, tok, examples, w, workload, device):
                 return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                             num_items_in_batch=num_items_in_batch)
             return losses.label_loss(model, inputs)  # no accumulation here: the batch's mean is the step's
-    with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(out, per_device_train_batch_size=w["batch_size"], num_train_epochs=w["epochs"],
-                                 learning_rate=w["lr"], weight_decay=0.01, warmup_steps=0.1, max_grad_norm=1.0,
-                                 use_cpu=device.type == "cpu", report_to="none", save_strategy="no",
-                                 logging_strategy="no", disable_tqdm=True, seed=0, bf16=bf16_supported(device))
-        trainer = Plugged(model=model, args=args, train_dataset=examples, data_collator=collator(tok, workload),
-                          processing_class=tok)
-        with bf16_frozen_weights(model, device), fast_dropout(model, device):
-            trainer.train()
-        return trainer.state.global_step, padded
+    def around():
+        stack = contextlib.ExitStack()
+        stack.enter_context(bf16_frozen_weights(model, device))
+        stack.enter_context(fast_dropout(model, device))
+        return stack
+    return train_with(Plugged, model, tok, examples, w, workload, device, around=around,
+                      bf16=bf16_supported(device)), padded
 
 
 def one(workload: str, way: str, profile: str, n_train: int | None) -> dict:

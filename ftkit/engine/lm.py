@@ -78,6 +78,10 @@ def _prompt_ids(tokenizer, instruction, text, max_length):
     return tokenizer(prompt(tokenizer, instruction, tokenizer.decode(words)), add_special_tokens=False)["input_ids"]
 
 
+def _all_prompt_ids(tokenizer, instruction, ds, max_length) -> list[list[int]]:
+    return [_prompt_ids(tokenizer, instruction, t, max_length) for t in ds["text"]]
+
+
 def encode(ds, tokenizer, instruction: str, label_words, max_length: int = 96):
     """Prompt + label word + end-of-sequence, with labels -100 on the prompt: the loss is on the answer only.
     ``max_length`` caps each example's text (in tokens), not the instruction."""
@@ -125,7 +129,7 @@ def generate_labels(model, tokenizer, ds, instruction: str, *, device, max_new_t
     training. It is the slow reference that the cached path is tested against (a peft prefix model decodes
     through ``generate.new_tokens``, which keeps its prefix).
     """
-    ids = [_prompt_ids(tokenizer, instruction, t, max_length) for t in ds["text"]]
+    ids = _all_prompt_ids(tokenizer, instruction, ds, max_length)
     return generate.decode(model, tokenizer, ids, device=device, max_new_tokens=max_new_tokens,
                            batch_size=batch_size, bf16=bf16, cache=cache)
 
@@ -194,7 +198,7 @@ def verbalizer_logits(model, tokenizer, ds, instruction: str, label_words, *, de
     model.to(device).eval()
     token_ids = torch.tensor(label_token_ids(tokenizer, label_words))
     result = np.zeros((len(ds), len(token_ids)), dtype=np.float32)
-    ids = [_prompt_ids(tokenizer, instruction, t, max_length) for t in ds["text"]]
+    ids = _all_prompt_ids(tokenizer, instruction, ds, max_length)
     for rows, batch in generate.sorted_batches(tokenizer, ids, batch_size, side="right"):
         batch = batch.to(device)
         with autocast(device, bf16):
