@@ -3,8 +3,9 @@ its own folder, each importing only from the ones below it (``tests/test_layers.
 
 - ``ftkit.platform``: errors, profiles, runtime (device, precision, seeds, memory), cache, paths, params,
   checkpoint (atomic checkpoints, exact resume);
-- ``ftkit.engine``: data, sources, models, metrics, losses, train (the loop: ``fit``), generate (decoding),
-  lm (a labelled task for a causal LM), buckets, packing, dropout, schedules, experiment, sweep, report;
+- ``ftkit.engine``: data, sources, models, layout (layers, embeddings, head and projections of any family),
+  metrics, losses, train (the loop: ``fit``), generate (decoding), lm (a labelled task for a causal LM),
+  buckets, packing, dropout, schedules, experiment, sweep, report;
 - ``ftkit.lessons``: one module per technique a notebook teaches (adapters, freezing, soft_prompt, sft,
   export, ewc, ...).
 
@@ -18,7 +19,7 @@ __version__ = "0.1.0"
 LAYERS = ("platform", "engine", "lessons")  # bottom to top
 MODULES = {
     "platform": ("cache", "checkpoint", "errors", "params", "paths", "profiles", "runtime"),
-    "engine": ("buckets", "data", "dropout", "experiment", "generate", "lm", "losses", "metrics", "models",
+    "engine": ("buckets", "data", "dropout", "experiment", "generate", "layout", "lm", "losses", "metrics", "models",
                "packing", "report", "schedules", "sources", "sweep", "train"),
     "lessons": ("adapters", "augment", "baselines", "batching", "calibration", "counterfactual",
                 "early_stopping", "ewc", "export", "freezing", "launch", "lora", "methods", "quality", "sft",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from ..platform.errors import FtkitError
 from ..platform.runtime import autocast
 from .losses import lm_keeping_logits
 
@@ -95,12 +96,34 @@ def greedy(model, tokenizer, prompts: list[str], *, device, max_new_tokens: int 
                   bf16=bf16, **options)
 
 
+# For a tokenizer without a chat template (a base model such as GPT-2): each turn as '<|role|>', a newline,
+# the text and the end-of-sequence token, and '<|assistant|>' to start the answer. The end-of-sequence token
+# closes a turn, so a model tuned on it learns to stop. Instruct models keep their own template.
+FALLBACK_CHAT_TEMPLATE = ("{% for m in messages %}{{ '<|' + m['role'] + '|>\n' + m['content'] + eos_token + '\n' }}"
+                          "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}")
+
+
+def chat_template(tokenizer) -> str:
+    """The tokenizer's own chat template, or ``FALLBACK_CHAT_TEMPLATE`` when it has none (and an EOS token)."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.chat_template
+    if tokenizer.eos_token is None:
+        raise FtkitError(f"tokenizer {type(tokenizer).__name__} has neither a chat template nor an end-of-sequence "
+                         "token to end a turn with: use a chat model such as 'smollm2-135m-instruct'")
+    return FALLBACK_CHAT_TEMPLATE
+
+
+def apply_chat(tokenizer, messages: list[dict], **options):
+    """``tokenizer.apply_chat_template`` with ``chat_template``'s template (the fallback where it has none)."""
+    return tokenizer.apply_chat_template(messages, chat_template=chat_template(tokenizer), **options)
+
+
 @torch.inference_mode()
 def chat(model, tokenizer, prompt: str, *, max_new_tokens: int = 48, system: str | None = None) -> str:
     """Greedy answer of a chat model to one user message (deterministic, so tests can compare it)."""
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                           return_dict=True).to(model.device)
+    inputs = apply_chat(tokenizer, messages, add_generation_prompt=True, return_tensors="pt",
+                        return_dict=True).to(model.device)
     out = new_tokens(model, inputs, max_new_tokens=max_new_tokens, do_sample=False,
                      pad_token_id=tokenizer.pad_token_id)
     return tokenizer.decode(out[0], skip_special_tokens=True).strip()

@@ -19,8 +19,10 @@ import time
 import pandas as pd
 import torch
 import transformers
-from transformers import (AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification,
-                          AutoTokenizer, BertConfig, LlamaConfig, MarianConfig)
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM,
+                          AutoModelForSequenceClassification, AutoTokenizer, BertConfig, LlamaConfig, MarianConfig)
+from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                    MODEL_FOR_MASKED_LM_MAPPING_NAMES)
 
 from ..platform import cache
 from ..platform.paths import package_dir
@@ -29,6 +31,7 @@ from ..platform.errors import FtkitError
 REAL = ("minilm", "smollm2-135m-instruct")
 TINY = ("tiny-bert", "tiny-llama")
 BUILTIN = REAL + TINY
+CAUSAL = ("smollm2-135m-instruct", "tiny-llama")
 SMOKE_STANDIN = {"minilm": "tiny-bert", "smollm2-135m-instruct": "tiny-llama"}
 
 # Tiny stand-ins: the real models' architecture families at a size that trains in seconds.
@@ -121,6 +124,19 @@ def _tiny(name: str, head, tok, **config_kwargs):
         return head.from_config(config)
 
 
+def dropout_settings(name: str, p: float) -> dict[str, float]:
+    """Configuration overrides that set every dropout rate of ``name``'s family to ``p``: each float setting
+    whose name says dropout (BERT's ``hidden_dropout_prob`` and ``attention_probs_dropout_prob``, GPT-2's
+    ``resid_pdrop``/``embd_pdrop``/``attn_pdrop``, Llama's ``attention_dropout``, OPT's ``dropout``, ...).
+    Pass them to ``load_classifier`` (or ``sweep.classifier_run(config=...)``)."""
+    if name in _TINY_CONFIGS:
+        config = _TINY_CONFIGS[name][1](load_tokenizer(name))
+    else:
+        config = _config(name)
+    return {key: float(p) for key, value in config.to_dict().items()
+            if ("dropout" in key or "pdrop" in key) and isinstance(value, float)}
+
+
 def load_classifier(name: str, num_labels: int, labels=None, **kwargs):
     """(model, tokenizer) for sequence classification with a new head of ``num_labels`` outputs; ``kwargs``
     override the configuration (e.g. ``hidden_dropout_prob=0.0``) or go to ``from_pretrained``."""
@@ -137,22 +153,55 @@ def load_classifier(name: str, num_labels: int, labels=None, **kwargs):
     return model, tok
 
 
-def load_causal_lm(name: str, **kwargs):
-    """(model, tokenizer) for a causal language model.
+def _config(name: str):
+    try:
+        with _quiet():
+            return AutoConfig.from_pretrained(model_path(name), trust_remote_code=False)
+    except (OSError, ValueError) as e:
+        raise FtkitError(
+            f"cannot load model {name!r}: it is not a built-in name ({', '.join(BUILTIN)}), a local folder "
+            f"with safetensors weights, or a hub model reachable from here ({str(e).splitlines()[0]})") from None
+
+
+def is_causal(config) -> bool:
+    """Whether a config is a decoder that predicts the next token: transformers has a causal-LM class for it,
+    and it is not an encoder (BERT-like models have a causal-LM class too, for use inside an encoder-decoder,
+    but are built to see both sides) or an encoder-decoder."""
+    kind = getattr(config, "model_type", None)
+    if getattr(config, "is_encoder_decoder", False) or kind not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return False
+    return kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES or bool(getattr(config, "is_decoder", False))
+
+
+def check_causal(name: str, parameter: str = "model") -> None:
+    """A one-line error, before anything loads or trains, if ``name`` is not a causal LM."""
+    if name in CAUSAL:
+        return
+    kind = "an encoder" if name in BUILTIN else None
+    if kind is None:
+        config = _config(name)
+        if is_causal(config):
+            return
+        kind = ("an encoder-decoder" if getattr(config, "is_encoder_decoder", False)
+                else f"an encoder ({config.model_type})")
+    raise FtkitError(f"model {name!r} is {kind}, not a causal LM: this notebook needs a decoder that predicts "
+                     f"the next token; set the parameter {parameter!r} to 'smollm2-135m-instruct', a hub ID or "
+                     "a folder of one (GPT-2, Llama, Qwen2, Gemma, Phi, OPT, ...)")
+
+
+def load_causal_lm(name: str, parameter: str = "model", **kwargs):
+    """(model, tokenizer) for a causal language model; an encoder (or ``name`` of the notebook's
+    ``parameter``) stops with one line before it loads.
 
     Without CUDA, attention defaults to the eager implementation: on a 2-core CPU a LoRA training step of
     SmolLM2 ran 1.3x faster with it than with SDPA, whose CPU backward is slow (16 x 70 tokens, bf16).
     """
+    check_causal(name, parameter)
     if not torch.cuda.is_available():
         kwargs.setdefault("attn_implementation", "eager")
     tok = load_tokenizer(name)
     if name in _TINY_CONFIGS:
-        if name != "tiny-llama":
-            raise FtkitError(f"model {name!r} is an encoder, not a causal LM: use 'tiny-llama' or "
-                             "'smollm2-135m-instruct'")
         return _tiny(name, AutoModelForCausalLM, tok), tok
-    if name == "minilm":
-        raise FtkitError("model 'minilm' is an encoder, not a causal LM: use 'smollm2-135m-instruct'")
     return _from_pretrained(AutoModelForCausalLM, name, use_safetensors=True, **kwargs), tok
 
 
@@ -167,8 +216,6 @@ def load_seq2seq(name: str, **kwargs):
                          "'Helsinki-NLP/opus-mt-en-fr', or 'tiny-marian' to check the code path")
     return _from_pretrained(AutoModelForSeq2SeqLM, name, use_safetensors=True, **kwargs), tok
 
-
-CAUSAL = ("smollm2-135m-instruct", "tiny-llama")
 
 
 def catalogue():
@@ -191,4 +238,4 @@ def count_params(model) -> tuple[int, int]:
 
 
 __all__ = ["BUILTIN", "REAL", "TINY", "CAUSAL", "catalogue", "SMOKE_STANDIN", "resolve_name", "model_path", "load_tokenizer",
-           "load_classifier", "load_causal_lm", "load_seq2seq", "count_params"]
+           "load_classifier", "dropout_settings", "is_causal", "check_causal", "load_causal_lm", "load_seq2seq", "count_params"]

@@ -4,8 +4,10 @@ peft has no bottleneck adapter, and the `adapters` library needs transformers 4.
 fills the gap. An adapter is down-projection -> nonlinearity -> up-projection with a residual connection,
 initialised near the identity (the up-projection starts at zero), so the pretrained model is unchanged
 at step 0. One goes after the attention output projection and one after the feed-forward output of every
-layer, before the residual add and LayerNorm. Only the adapters, the LayerNorms (optional) and the head
-train: 2·h·m + h + m parameters per adapter, for hidden size h and bottleneck m.
+layer, before the residual add and LayerNorm (``layout.output_projections`` finds the two in any family:
+BERT's ``attention.output.dense`` and ``output.dense``, Llama's ``o_proj`` and ``down_proj``, GPT-2's
+``attn.c_proj`` and ``mlp.c_proj``). Only the adapters, the norms (optional) and the head train:
+2·h·m + h + m parameters per adapter, for hidden size h and bottleneck m.
 """
 from __future__ import annotations
 
@@ -15,10 +17,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .freezing import layer_groups, transformer_layers
+from ..engine import layout
 
-# where the adapters go, per architecture: the attention output and feed-forward output projections
-TARGETS = {"bert": ("attention.output.dense", "output.dense"), "llama": ("self_attn.o_proj", "mlp.down_proj")}
 FILE = "adapters.safetensors"
 
 
@@ -39,31 +39,42 @@ class Adapter(nn.Module):
 class WithAdapter(nn.Module):
     """A frozen projection followed by its adapter."""
 
-    def __init__(self, projection: nn.Linear, bottleneck: int):
+    def __init__(self, projection: nn.Module, bottleneck: int):
         super().__init__()
         self.projection = projection
-        self.adapter = Adapter(projection.out_features, bottleneck)
+        self.adapter = Adapter(layout.shape(projection)[1], bottleneck)
 
     def forward(self, x):
         return self.adapter(self.projection(x))
 
 
 def add_adapters(model, bottleneck: int = 64, train_layernorm: bool = True):
-    """Insert adapters into every layer, freeze the rest but the head (and LayerNorms); returns the model."""
-    arch = "llama" if model.config.model_type == "llama" else "bert"
+    """Insert adapters into every layer, freeze the rest but the head (and norms); returns the model."""
+    places = layout.output_projections(model)
+    head = {id(p) for p in layout.groups(model)[-1]}  # what comes after the layers: pooler, classifier, ...
+    norms = {id(p) for m in layout.norms(model) for p in m.parameters()} if train_layernorm else set()
     for p in model.parameters():
         p.requires_grad = False
-    for layer in transformer_layers(model):
-        for path in TARGETS[arch]:
+    for layer in layout.layers(model):
+        for path in places:
             parent_path, _, name = path.rpartition(".")
             parent = layer.get_submodule(parent_path)
             setattr(parent, name, WithAdapter(getattr(parent, name), bottleneck))
-    head = {id(p) for p in layer_groups(model)[-1]}  # pooler and classifier
     for name, p in model.named_parameters():
-        is_norm = "layernorm" in name.lower().replace("_", "") or name.endswith("norm.weight")
-        if ".adapter." in name or id(p) in head or (train_layernorm and is_norm):
+        if ".adapter." in name or id(p) in head or id(p) in norms:
             p.requires_grad = True
     return model
+
+
+def expected_trainable(model, bottleneck: int, train_layernorm: bool = True) -> int:
+    """What ``add_adapters`` leaves trainable, from the shapes of the unchanged ``model``: 2·w·m + w + m per
+    adapter (w the width of the projection it follows), plus the norms and the head."""
+    widths = [layout.shape(layer.get_submodule(path))[1] for layer in layout.layers(model)
+              for path in layout.output_projections(model)]
+    kept = {id(p): p for p in layout.groups(model)[-1]}
+    if train_layernorm:
+        kept.update({id(p): p for m in layout.norms(model) for p in m.parameters()})
+    return sum(2 * w * bottleneck + w + bottleneck for w in widths) + sum(p.numel() for p in kept.values())
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..engine import generate
 from ..platform.errors import FtkitError
 
 
@@ -24,9 +25,14 @@ def merged(model):
 
 def save_standalone(model, tokenizer, folder) -> list[str]:
     """Save a model that loads without peft: safetensors weights, config, generation config, tokenizer and
-    chat template; a LoRA model is merged first (on a copy). Returns the names of the files written."""
+    chat template (the fallback one, ``generate.FALLBACK_CHAT_TEMPLATE``, for a tokenizer that had none, so the
+    folder answers in the format it was tuned on); a LoRA model is merged first (on a copy). Returns the names
+    of the files written."""
     folder = Path(folder)
     merged(model).save_pretrained(folder)  # safetensors by default in transformers 5
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer = copy.deepcopy(tokenizer)  # the caller's tokenizer stays as it was
+        tokenizer.chat_template = generate.chat_template(tokenizer)
     tokenizer.save_pretrained(folder)
     return sorted(p.name for p in folder.iterdir())
 

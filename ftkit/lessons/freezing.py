@@ -8,23 +8,21 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..engine import layout
 from ..engine.train import decay_groups
 
 
 def transformer_layers(model) -> nn.ModuleList:
-    """The stack of transformer layers: ``encoder.layer`` in BERT, ``layers`` in Llama."""
-    base = model.base_model
-    return base.encoder.layer if hasattr(base, "encoder") else base.layers
+    """The stack of transformer layers (``encoder.layer`` in BERT, ``layers`` in Llama, ``h`` in GPT-2, ...),
+    found by ``layout.layers``."""
+    return layout.layers(model)
 
 
 def layer_groups(model) -> list[list[nn.Parameter]]:
-    """[embeddings, layer 0, ..., layer N-1, head] as lists of parameters; the head is all the rest
-    (BERT: pooler and classifier)."""
-    base = model.base_model
-    embeddings = base.embeddings if hasattr(base, "embeddings") else base.embed_tokens
-    groups = [list(embeddings.parameters())] + [list(layer.parameters()) for layer in transformer_layers(model)]
-    seen = {id(p) for g in groups for p in g}
-    return groups + [[p for p in model.parameters() if id(p) not in seen]]
+    """[embeddings, layer 0, ..., layer N-1, head] as lists of parameters, for any family (``layout.groups``):
+    the bottom group is everything before the first layer, the head everything after the last (BERT: pooler
+    and classifier; GPT-2: the final LayerNorm and the score layer)."""
+    return layout.groups(model)
 
 
 def unfreeze_top(model, k: int) -> None:

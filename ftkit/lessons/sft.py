@@ -12,6 +12,7 @@ greedy answers, and the scores, which is this file.
 """
 from __future__ import annotations
 
+import copy
 import importlib.util
 
 import datasets
@@ -31,10 +32,7 @@ def messages(prompt: str, response: str | None = None) -> list[dict]:
 
 def prompt_text(tokenizer, prompt: str) -> str:
     """The prompt as the model sees it, ending where its answer starts."""
-    if not getattr(tokenizer, "chat_template", None):
-        raise FtkitError("this tokenizer has no chat template: use an instruct/chat model such as "
-                         "'smollm2-135m-instruct'")
-    return tokenizer.apply_chat_template(messages(prompt), add_generation_prompt=True, tokenize=False)
+    return generate.apply_chat(tokenizer, messages(prompt), add_generation_prompt=True, tokenize=False)
 
 
 def encode(ds, tokenizer, max_length: int = 192):
@@ -42,7 +40,7 @@ def encode(ds, tokenizer, max_length: int = 192):
     the response and its end-of-turn token, so the model learns to answer and to stop."""
     def one(example):
         p = prompt_text(tokenizer, example["prompt"])
-        full = tokenizer.apply_chat_template(messages(example["prompt"], example["response"]), tokenize=False)
+        full = generate.apply_chat(tokenizer, messages(example["prompt"], example["response"]), tokenize=False)
         if not full.startswith(p):
             raise FtkitError("the chat template renders the prompt differently with an answer: mask by hand")
         p_ids = tokenizer(p, add_special_tokens=False)["input_ids"]
@@ -86,6 +84,14 @@ class SFTTrainer(trl.SFTTrainer):
     training took 209 s instead of 305, with the same losses to 5e-5. On a GPU, and where logits are asked for
     (``return_outputs``), trl's own path runs."""
     # (written here: trl offers no switch between its fused head and the model's logits)
+    # A tokenizer without a chat template (a base model's) gets a copy with ``generate.FALLBACK_CHAT_TEMPLATE``,
+    # the template ``encode`` and ``answer`` use for it, so that trl renders the conversations the same way.
+
+    def __init__(self, *args, processing_class=None, **kwargs):
+        if processing_class is not None and not getattr(processing_class, "chat_template", None):
+            processing_class = copy.deepcopy(processing_class)
+            processing_class.chat_template = generate.chat_template(processing_class)
+        super().__init__(*args, processing_class=processing_class, **kwargs)
 
     def training_step(self, *args, **kwargs):
         with runtime.no_cudnn_attention(self.args.device):
