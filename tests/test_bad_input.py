@@ -78,7 +78,7 @@ CASES = {
     "batch-does-not-split": (lambda t: launch.per_process_batch(30, 4),
                              ["effective batch 30 does not split over 4", "a multiple of 4"]),
     "no-chat-template": (lambda t: sft.prompt_text(ftkit.load_tokenizer("tiny-bert"), "hi"),
-                         ["has no chat template", "smollm2-135m-instruct"]),
+                         ["has neither a chat template nor an end-of-sequence token", "smollm2-135m-instruct"]),
     "saved-model-missing": (lambda t: export.answer_in_fresh_process(t, "hi"), ["did not load in a fresh process"]),
     "labels-beyond-the-head": (labels_beyond_the_head,
                                ["the data has labels 0..4 but the model has 2 classes", "num_labels=5"]),

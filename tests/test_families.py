@@ -29,12 +29,15 @@ def classifier(folders, family, k=2):
 # peft's default LoRA targets, and r x (d_in + d_out) over them at r = 4, worked out by hand per layer:
 # q and v h x h in most; GPT-2's fused c_attn h -> 3h; Qwen2 and Gemma one key/value head of 16 (v: 32 -> 16);
 # Phi adds fc1 (32 -> 64) and fc2 (64 -> 32)
-LORA = {"roberta": (["query", "value"], 4 * (64 + 64)), "deberta-v2": (["query_proj", "value_proj"], 4 * (64 + 64)),
+LORA = {"roberta": (["query", "value"], 4 * (64 + 64)),
+        "deberta-v2": (["query_proj", "value_proj"], 4 * (64 + 64)),
         "electra": (["query", "value"], 4 * (64 + 64)), "gpt2": (["c_attn"], 4 * (32 + 96)),
         "opt": (["q_proj", "v_proj"], 4 * (64 + 64)), "qwen2": (["q_proj", "v_proj"], 4 * (64 + 48)),
-        "gemma": (["q_proj", "v_proj"], 4 * (64 + 48)), "phi": (["q_proj", "v_proj", "fc1", "fc2"], 4 * (64 + 64 + 96 + 96))}
+        "gemma": (["q_proj", "v_proj"], 4 * (64 + 48)),
+        "phi": (["q_proj", "v_proj", "fc1", "fc2"], 4 * (64 + 64 + 96 + 96))}
 # where a Houlsby adapter goes: the attention output and feed-forward output projections
-PLACES = {"roberta": ("attention.output.dense", "output.dense"), "deberta-v2": ("attention.output.dense", "output.dense"),
+PLACES = {"roberta": ("attention.output.dense", "output.dense"),
+          "deberta-v2": ("attention.output.dense", "output.dense"),
           "electra": ("attention.output.dense", "output.dense"), "gpt2": ("attn.c_proj", "mlp.c_proj"),
           "opt": ("self_attn.out_proj", "fc2"), "qwen2": ("self_attn.o_proj", "mlp.down_proj"),
           "gemma": ("self_attn.o_proj", "mlp.down_proj"), "phi": ("self_attn.dense", "mlp.fc2")}

@@ -80,9 +80,14 @@ class Experiment:
         started again with the same ``output_dir`` resumes from them. ``finish`` deletes them."""
         return self.output_dir / "checkpoints"
 
-    def resolve_model(self, name: str) -> str:
-        """What this profile loads for a model name (smoke swaps real models for tiny ones)."""
-        return _models().resolve_name(name, self.profile)
+    def resolve_model(self, name: str, causal_lm: str | None = None) -> str:
+        """What this profile loads for a model name (smoke swaps real models for tiny ones). ``causal_lm``: the
+        parameter the name came from, where the notebook needs a causal LM: an encoder stops here, with one
+        line naming that parameter, before anything trains."""
+        resolved = _models().resolve_name(name, self.profile)
+        if causal_lm is not None:
+            _models().check_causal(resolved, causal_lm)
+        return resolved
 
     def load_dataset(self, **caps):
         """The experiment's dataset with the profile's size caps (override with max_train=, max_eval=)."""

@@ -150,7 +150,8 @@ def output_projections(model) -> tuple[str, str]:
 
 def norms(model) -> list[nn.Module]:
     """Every normalisation module (LayerNorm, RMSNorm and the families' own), found by class name."""
-    return [m for m in model.modules() if "norm" in type(m).__name__.lower() and any(True for _ in m.parameters(recurse=False))]
+    return [m for m in model.modules()
+            if "norm" in type(m).__name__.lower() and any(True for _ in m.parameters(recurse=False))]
 
 
 def lora_targets(model, names=None, parameter: str = "lora_targets") -> list[str]:

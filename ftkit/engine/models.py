@@ -237,5 +237,6 @@ def count_params(model) -> tuple[int, int]:
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
-__all__ = ["BUILTIN", "REAL", "TINY", "CAUSAL", "catalogue", "SMOKE_STANDIN", "resolve_name", "model_path", "load_tokenizer",
-           "load_classifier", "dropout_settings", "is_causal", "check_causal", "load_causal_lm", "load_seq2seq", "count_params"]
+__all__ = ["BUILTIN", "REAL", "TINY", "CAUSAL", "catalogue", "SMOKE_STANDIN", "resolve_name", "model_path",
+           "load_tokenizer", "load_classifier", "dropout_settings", "is_causal", "check_causal", "load_causal_lm",
+           "load_seq2seq", "count_params"]
