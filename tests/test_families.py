@@ -80,8 +80,10 @@ def test_every_projection_by_kind(folders, family):
     assert len(attention) == (2 if family == "gpt2" else 4)  # q, k, v, out; GPT-2: fused c_attn, c_proj
     assert layout.projections(model) == [n for n in layout.projections(model) if n in attention + mlp]
     everything = lora.expected_params(model, 2, layout.projections(model)) + lora.head_params(model)
-    net = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=2, target_modules=layout.projections(model)))
+    found = layout.projections(model)
+    net = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=2, target_modules=found))
     assert ftkit.count_params(net)[0] == everything
+    assert layout.projections(net) == found  # peft's wrappers count as the projections they wrap
 
 
 @pytest.mark.parametrize("family", ALL)

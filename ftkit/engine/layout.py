@@ -46,6 +46,15 @@ def shape(module) -> tuple[int, int]:
     return module.in_features, module.out_features
 
 
+def _projection_here(name: str, module) -> bool:
+    """A projection of the model itself: a plain one, or one that peft has wrapped (its ``base_layer``), but
+    not the wrapped layer again nor peft's own lora_A/lora_B."""
+    parts = name.split(".")
+    if "base_layer" in parts or any(p.startswith("lora_") for p in parts):
+        return False
+    return is_projection(module) or is_projection(getattr(module, "base_layer", None))
+
+
 def layers(model) -> nn.ModuleList:
     """The stack of transformer layers: the ``nn.ModuleList`` of ``num_hidden_layers`` blocks (the shallowest
     one, should there be several), or a one-line error for a model without one."""
@@ -127,7 +136,7 @@ def projections(model, where: str = "all") -> list[str]:
     if where != "mlp" and not attention:
         raise FtkitError(f"model {describe(model)} has no attention module that ftkit can find in its layers: "
                          "give the projections to adapt as a parameter (lora_targets)")
-    names = [name for name, m in layer.named_modules() if is_projection(m)
+    names = [name for name, m in layer.named_modules() if _projection_here(name, m)
              and (where == "all" or (name in attention) == (where == "attention"))]
     if not names:
         raise FtkitError(f"model {describe(model)} has no {where} projections (nn.Linear or Conv1D) in its layers")
