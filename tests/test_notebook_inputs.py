@@ -32,6 +32,8 @@ BAD_PARAMETERS = [
 BAD_LATER = [
     ("04", {"lm_model": "no-such-lm"}, "cannot load model 'no-such-lm'"),
     ("04", {"lm_dataset": "missing.csv"}, "data file 'missing.csv' does not exist"),
+    ("04", {"lm_model": "minilm"}, "model 'minilm' is an encoder, not a causal LM: this notebook needs a decoder"),
+    ("00", {"lora_targets": ["q_proj"]}, "parameter 'lora_targets': 'q_proj' is no projection of BertForSequence"),
     ("05", {"num_virtual_tokens": 0}, "parameter 'num_virtual_tokens' must be >= 1"),
     ("06", {"encoder_hidden_size": "big"}, "parameter 'encoder_hidden_size' must be an integer"),
     ("07", {"lr": 0}, "parameter 'lr' must be > 0"),

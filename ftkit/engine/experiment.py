@@ -86,7 +86,7 @@ class Experiment:
         line naming that parameter, before anything trains."""
         resolved = _models().resolve_name(name, self.profile)
         if causal_lm is not None:
-            _models().check_causal(resolved, causal_lm)
+            _models().check_causal(name, causal_lm)  # named as the user wrote it
         return resolved
 
     def load_dataset(self, **caps):
