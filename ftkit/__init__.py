@@ -19,8 +19,8 @@ __version__ = "0.1.0"
 LAYERS = ("platform", "engine", "lessons")  # bottom to top
 MODULES = {
     "platform": ("cache", "checkpoint", "errors", "params", "paths", "profiles", "runtime"),
-    "engine": ("buckets", "data", "dropout", "experiment", "generate", "layout", "lm", "losses", "metrics", "models",
-               "packing", "report", "schedules", "sources", "sweep", "train"),
+    "engine": ("buckets", "data", "dropout", "experiment", "generate", "layout", "lm", "losses", "metrics",
+               "models", "packing", "report", "schedules", "sources", "sweep", "train"),
     "lessons": ("adapters", "augment", "baselines", "batching", "calibration", "counterfactual",
                 "early_stopping", "ewc", "export", "freezing", "launch", "lora", "methods", "quality", "sft",
                 "soft_prompt"),

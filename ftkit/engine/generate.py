@@ -4,6 +4,8 @@ length-sorted batches padded on the side a decoder needs (``sorted_batches``), `
 reference that the cached path is tested against)."""
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from ..platform.errors import FtkitError
@@ -111,6 +113,17 @@ def chat_template(tokenizer) -> str:
         raise FtkitError(f"tokenizer {type(tokenizer).__name__} has neither a chat template nor an end-of-sequence "
                          "token to end a turn with: use a chat model such as 'smollm2-135m-instruct'")
     return FALLBACK_CHAT_TEMPLATE
+
+
+def with_chat_template(tokenizer):
+    """``tokenizer`` itself when it has a chat template, else a copy of it with ``FALLBACK_CHAT_TEMPLATE`` (the
+    caller's tokenizer stays as it was): for code that reads ``tokenizer.chat_template`` itself (trl, a saved
+    folder)."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer
+    fallback = copy.deepcopy(tokenizer)
+    fallback.chat_template = chat_template(tokenizer)
+    return fallback
 
 
 def apply_chat(tokenizer, messages: list[dict], **options):

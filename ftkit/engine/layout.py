@@ -4,9 +4,9 @@ transformers family (BERT's ``encoder.layer``, Llama's ``layers``, GPT-2's ``h``
 Each family names its modules its own way, so nothing here reads a name of one family:
 
 - the **layers** are the base model's ``nn.ModuleList`` whose length is ``config.num_hidden_layers``;
-- the **embeddings** are ``get_input_embeddings()`` and whatever is registered before the first layer
-  (positions, token types, ELECTRA's projection), the **head** everything after the last one (final norm,
-  pooler, classifier, an untied output layer);
+- the **embeddings** are ``get_input_embeddings()`` and whatever runs before the first layer in a forward
+  pass (positions, token types, ELECTRA's projection), the **head** whatever runs after the last one (final
+  norm, pooler, classifier, an untied output layer);
 - the **projections** are the linear maps inside a layer (``nn.Linear``, or GPT-2's ``Conv1D``, whose
   weight is stored transposed); those inside the module whose class is an ``...Attention`` are the
   attention projections, the rest the feed-forward ones;

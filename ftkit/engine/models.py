@@ -87,15 +87,19 @@ def _quiet():
             transformers.logging.enable_progress_bar()
 
 
+def _not_found(name: str, error: Exception) -> FtkitError:
+    return FtkitError(
+        f"cannot load model {name!r}: it is not a built-in name ({', '.join(BUILTIN)}), a local folder "
+        f"with safetensors weights, or a hub model reachable from here ({str(error).splitlines()[0]})")
+
+
 def _from_pretrained(loader, name: str, **kwargs):
     kwargs.setdefault("trust_remote_code", False)
     try:
         with _quiet():
             return loader.from_pretrained(model_path(name), **kwargs)
     except OSError as e:
-        raise FtkitError(
-            f"cannot load model {name!r}: it is not a built-in name ({', '.join(BUILTIN)}), a local folder "
-            f"with safetensors weights, or a hub model reachable from here ({str(e).splitlines()[0]})") from None
+        raise _not_found(name, e) from None
 
 
 def _tokenizer_name(name: str) -> str:
@@ -157,10 +161,8 @@ def _config(name: str):
     try:
         with _quiet():
             return AutoConfig.from_pretrained(model_path(name), trust_remote_code=False)
-    except (OSError, ValueError) as e:
-        raise FtkitError(
-            f"cannot load model {name!r}: it is not a built-in name ({', '.join(BUILTIN)}), a local folder "
-            f"with safetensors weights, or a hub model reachable from here ({str(e).splitlines()[0]})") from None
+    except (OSError, ValueError) as e:  # ValueError: a folder whose config names no known model type
+        raise _not_found(name, e) from None
 
 
 def is_causal(config) -> bool:
@@ -215,7 +217,6 @@ def load_seq2seq(name: str, **kwargs):
         raise FtkitError(f"model {name!r} is not a translation model: give a hub ID such as "
                          "'Helsinki-NLP/opus-mt-en-fr', or 'tiny-marian' to check the code path")
     return _from_pretrained(AutoModelForSeq2SeqLM, name, use_safetensors=True, **kwargs), tok
-
 
 
 def catalogue():

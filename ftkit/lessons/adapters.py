@@ -50,9 +50,7 @@ class WithAdapter(nn.Module):
 
 def add_adapters(model, bottleneck: int = 64, train_layernorm: bool = True):
     """Insert adapters into every layer, freeze the rest but the head (and norms); returns the model."""
-    places = layout.output_projections(model)
-    head = {id(p) for p in layout.groups(model)[-1]}  # what comes after the layers: pooler, classifier, ...
-    norms = {id(p) for m in layout.norms(model) for p in m.parameters()} if train_layernorm else set()
+    places, kept = layout.output_projections(model), _kept(model, train_layernorm)
     for p in model.parameters():
         p.requires_grad = False
     for layer in layout.layers(model):
@@ -61,9 +59,18 @@ def add_adapters(model, bottleneck: int = 64, train_layernorm: bool = True):
             parent = layer.get_submodule(parent_path)
             setattr(parent, name, WithAdapter(getattr(parent, name), bottleneck))
     for name, p in model.named_parameters():
-        if ".adapter." in name or id(p) in head or id(p) in norms:
+        if ".adapter." in name or id(p) in kept:
             p.requires_grad = True
     return model
+
+
+def _kept(model, train_layernorm: bool) -> dict[int, nn.Parameter]:
+    """The pretrained tensors that train beside the adapters: the head (what comes after the layers: pooler,
+    classifier, ...) and, with ``train_layernorm``, every norm; by id."""
+    kept = {id(p): p for p in layout.groups(model)[-1]}
+    if train_layernorm:
+        kept.update({id(p): p for m in layout.norms(model) for p in m.parameters()})
+    return kept
 
 
 def expected_trainable(model, bottleneck: int, train_layernorm: bool = True) -> int:
@@ -71,9 +78,7 @@ def expected_trainable(model, bottleneck: int, train_layernorm: bool = True) -> 
     adapter (w the width of the projection it follows), plus the norms and the head."""
     widths = [layout.shape(layer.get_submodule(path))[1] for layer in layout.layers(model)
               for path in layout.output_projections(model)]
-    kept = {id(p): p for p in layout.groups(model)[-1]}
-    if train_layernorm:
-        kept.update({id(p): p for m in layout.norms(model) for p in m.parameters()})
+    kept = _kept(model, train_layernorm)
     return sum(2 * w * bottleneck + w + bottleneck for w in widths) + sum(p.numel() for p in kept.values())
 
 

@@ -30,10 +30,7 @@ def save_standalone(model, tokenizer, folder) -> list[str]:
     of the files written."""
     folder = Path(folder)
     merged(model).save_pretrained(folder)  # safetensors by default in transformers 5
-    if not getattr(tokenizer, "chat_template", None):
-        tokenizer = copy.deepcopy(tokenizer)  # the caller's tokenizer stays as it was
-        tokenizer.chat_template = generate.chat_template(tokenizer)
-    tokenizer.save_pretrained(folder)
+    generate.with_chat_template(tokenizer).save_pretrained(folder)
     return sorted(p.name for p in folder.iterdir())
 
 

@@ -12,7 +12,6 @@ greedy answers, and the scores, which is this file.
 """
 from __future__ import annotations
 
-import copy
 import importlib.util
 
 import datasets
@@ -88,9 +87,8 @@ class SFTTrainer(trl.SFTTrainer):
     # the template ``encode`` and ``answer`` use for it, so that trl renders the conversations the same way.
 
     def __init__(self, *args, processing_class=None, **kwargs):
-        if processing_class is not None and not getattr(processing_class, "chat_template", None):
-            processing_class = copy.deepcopy(processing_class)
-            processing_class.chat_template = generate.chat_template(processing_class)
+        if processing_class is not None:
+            processing_class = generate.with_chat_template(processing_class)
         super().__init__(*args, processing_class=processing_class, **kwargs)
 
     def training_step(self, *args, **kwargs):
